@@ -1,0 +1,40 @@
+"""Element-wise nonlinearities shared by the cells.
+
+The logistic function is computed through tanh, ``σ(x) = ½ tanh(x/2) + ½``: an exact identity, one
+transcendental call, and no ``exp`` that could overflow at large |x|. LSTM and GRU apply σ and tanh to
+adjacent gate blocks in one pass with ``scaled_tanh``, using a per-gate scale (½ for a σ gate, 1 for a
+tanh gate); multiplying by ½ or 1 is exact in floating point.
+"""
+
+import numpy as np
+
+
+def scaled_tanh(x: np.ndarray, scale, shift, out: np.ndarray) -> np.ndarray:
+    """out = scale * tanh(scale * x) + shift.
+
+    With scale = shift = ½ this is σ(x); with scale = 1, shift = 0 it is tanh(x). ``scale`` and
+    ``shift`` broadcast against ``x`` (per-gate columns of shape (G, 1) for x of shape (B, G, H)).
+    """
+    np.multiply(x, scale, out=out)
+    np.tanh(out, out=out)
+    np.multiply(out, scale, out=out)
+    np.add(out, shift, out=out)
+    return out
+
+
+def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Logistic function 1 / (1 + exp(-x)), computed as ½ tanh(x/2) + ½ (no overflow)."""
+    x = np.asarray(x)
+    if out is None:
+        out = np.empty(x.shape, dtype=np.result_type(x.dtype, np.float32))
+    return scaled_tanh(x, 0.5, 0.5, out)
+
+
+def sigmoid_grad(s: np.ndarray) -> np.ndarray:
+    """dσ/dx in terms of the output s = σ(x): s * (1 - s)."""
+    return s * (1 - s)
+
+
+def tanh_grad(t: np.ndarray) -> np.ndarray:
+    """d tanh/dx in terms of the output t = tanh(x): 1 - t²."""
+    return 1 - t * t

@@ -1,0 +1,290 @@
+"""Recurrent layers with torch's names, shapes, gate order and initialisation: RNN, LSTM, GRU.
+
+Legend: T steps, B batch, I input size, H hidden size, L layers, D directions (1 or 2), G gates.
+
+One class, ``Recurrent``, holds parameters, stacking and directions for all three kinds; the kind only
+chooses the gate count and the time loops of ``bptt.loops``. Parameters of layer k, direction
+suffix ``""`` or ``"_reverse"``:
+
+    weight_ih_l{k}{sfx}  (G*H, I if k == 0 else D*H)     gate blocks in torch order
+    weight_hh_l{k}{sfx}  (G*H, H)                        (LSTM i, f, g, o; GRU r, z, n)
+    bias_ih_l{k}{sfx}    (G*H,)
+    bias_hh_l{k}{sfx}    (G*H,)
+"""
+
+import numpy as np
+
+from . import loops
+from ._checks import as_array, as_dtype, check_shape, positive_int
+from .cells import rnn as rnn_cell
+
+GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
+
+
+class Recurrent:
+    """Shared implementation of RNN, LSTM and GRU (use those classes)."""
+
+    kind = ""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, bidirectional: bool = False, dtype=np.float32,
+                 seed: int | None = None, nonlinearity: str = "tanh"):
+        self.input_size = positive_int("input_size", input_size)
+        self.hidden_size = positive_int("hidden_size", hidden_size)
+        self.num_layers = positive_int("num_layers", num_layers)
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.bidirectional = bool(bidirectional)
+        self.dtype = as_dtype(dtype)
+        if nonlinearity not in rnn_cell.NONLINEARITIES:
+            raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        self.gates = GATES[self.kind]
+        self.num_directions = 2 if self.bidirectional else 1
+        self.params = {name: np.zeros(shape, self.dtype) for name, shape in self._shapes().items()}
+        self.reset_parameters(seed)
+        self.grads: dict[str, np.ndarray] = {}
+        self.zero_grad()
+        self._cache = None
+        self._work: dict = {}
+
+    # ------------------------------------------------------------------ parameters
+
+    def _suffixes(self):
+        return ["", "_reverse"][: self.num_directions]
+
+    def _shapes(self) -> dict[str, tuple]:
+        """Parameter names in torch's order, with their shapes."""
+        GH, H = self.gates * self.hidden_size, self.hidden_size
+        shapes = {}
+        for k in range(self.num_layers):
+            in_size = self.input_size if k == 0 else self.num_directions * H
+            for sfx in self._suffixes():
+                shapes[f"weight_ih_l{k}{sfx}"] = (GH, in_size)
+                shapes[f"weight_hh_l{k}{sfx}"] = (GH, H)
+                if self.bias:
+                    shapes[f"bias_ih_l{k}{sfx}"] = (GH,)
+                    shapes[f"bias_hh_l{k}{sfx}"] = (GH,)
+        return shapes
+
+    def reset_parameters(self, seed: int | None = None) -> None:
+        """torch's default: every parameter ~ U(-1/sqrt(H), 1/sqrt(H)), reproducible from ``seed``."""
+        rng = np.random.default_rng(seed)
+        bound = 1.0 / np.sqrt(self.hidden_size)
+        for name, p in self.params.items():
+            p[...] = rng.uniform(-bound, bound, size=p.shape)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of the parameters, keyed as torch's state_dict."""
+        return {name: p.copy() for name, p in self.params.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Load parameters (NumPy arrays or anything np.asarray takes). Checks every name and shape
+        first and raises ValueError naming the first mismatch; on error nothing is changed."""
+        expected = self._shapes()
+        for name in state:
+            if name not in expected:
+                raise ValueError(f"state_dict: unexpected key {name!r}")
+        loaded = {}
+        for name, shape in expected.items():
+            if name not in state:
+                raise ValueError(f"state_dict: missing key {name!r}")
+            value = as_array(name, state[name], self.dtype)
+            check_shape(name, value, shape)
+            loaded[name] = value
+        for name, value in loaded.items():
+            self.params[name][...] = value
+
+    def zero_grad(self) -> None:
+        """Set every gradient to zeros."""
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+
+    def _buffer(self, key):
+        """A function (name, shape) -> array reused across calls of the same shape (internal
+        scratch only: nothing handed to a caller lives in it)."""
+        def get(name, shape):
+            full = (key, name)
+            buf = self._work.get(full)
+            if buf is None or buf.shape != shape:
+                buf = self._work[full] = np.empty(shape, dtype=self.dtype)
+            return buf
+        return get
+
+    # ------------------------------------------------------------------ checks
+
+    def _state_shape(self, B):
+        return (self.num_layers * self.num_directions, B, self.hidden_size)
+
+    def _check_x(self, x) -> np.ndarray:
+        layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
+        x = as_array("x", x, self.dtype, ndim=3, what=layout)
+        if x.shape[2] != self.input_size:
+            want = ("B", "T") if self.batch_first else ("T", "B")
+            raise ValueError(f"x: expected shape ({want[0]}, {want[1]}, {self.input_size}), got {x.shape}")
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(f"x: expected at least one step and one sequence, got shape {x.shape}")
+        return np.ascontiguousarray(x.transpose(1, 0, 2)) if self.batch_first else x
+
+    def _check_state(self, state, B, name="state", finite=True):
+        """``state`` as a tuple of (L*D, B, H) arrays: (h,) for RNN and GRU, (h, c) for LSTM."""
+        shape = self._state_shape(B)
+        n = 2 if self.kind == "LSTM" else 1
+        if state is None:
+            return tuple(np.zeros(shape, self.dtype) for _ in range(n))
+        if n == 2:
+            if not isinstance(state, (tuple, list)) or len(state) != 2:
+                raise TypeError(f"{name}: expected a tuple (h, c) for LSTM, got {type(state).__name__}")
+            parts, names = state, (f"{name}[0] (h)", f"{name}[1] (c)")
+        else:
+            if isinstance(state, (tuple, list)):
+                raise TypeError(f"{name}: expected one array h for {self.kind}, got a {type(state).__name__}")
+            parts, names = (state,), (name,)
+        out = []
+        for part, pname in zip(parts, names):
+            a = as_array(pname, part, self.dtype, ndim=3, what="(num_layers*num_directions, B, H)",
+                         finite=finite)
+            check_shape(pname, a, shape)
+            out.append(a)
+        return tuple(out)
+
+    def _pack(self, state):
+        return state if self.kind == "LSTM" else state[0]
+
+    # ------------------------------------------------------------------ forward
+
+    def __call__(self, x, state=None):
+        return self.forward(x, state)
+
+    def _projection(self, inp2, k, sfx, work):
+        """All steps' input projections as one GEMM, plus the biases: (T*B, in) -> (T, B, G, H)."""
+        W_ih = self.params[f"weight_ih_l{k}{sfx}"]
+        P = work("P", (inp2.shape[0], W_ih.shape[0]))
+        np.matmul(inp2, W_ih.T, out=P)
+        if self.bias:
+            b = self.params[f"bias_ih_l{k}{sfx}"] + self.params[f"bias_hh_l{k}{sfx}"]
+            if self.kind == "GRU":   # b_hn stays inside r * (W_hn h + b_hn)
+                b[2 * self.hidden_size:] = self.params[f"bias_ih_l{k}{sfx}"][2 * self.hidden_size:]
+            P += b
+        return P
+
+    def forward(self, x, state=None):
+        """x: (T, B, I) or (B, T, I) if batch_first; state: h (L*D, B, H), for LSTM (h, c); None
+        means zeros. Returns out (T, B, D*H) (or batch-first) and the final state, same structure."""
+        x = self._check_x(x)
+        T, B, _ = x.shape
+        H, D = self.hidden_size, self.num_directions
+        state0 = self._check_state(state, B)
+        finals = [np.empty(self._state_shape(B), self.dtype) for _ in state0]
+        inp, layers = x, []
+        for k in range(self.num_layers):
+            inp2 = inp.reshape(T * B, -1)
+            dirs, outs = [], []
+            for d, sfx in enumerate(self._suffixes()):
+                work = self._buffer((k, d))
+                P = self._projection(inp2, k, sfx, work).reshape(T, B, self.gates, H)
+                W_hh = self.params[f"weight_hh_l{k}{sfx}"]
+                reverse, j = d == 1, k * D + d
+                if self.kind == "LSTM":
+                    S, c_n, cache = loops.lstm_forward(P, W_hh, state0[0][j], state0[1][j], reverse, work)
+                    finals[1][j] = c_n
+                elif self.kind == "GRU":
+                    b_hn = self.params[f"bias_hh_l{k}{sfx}"][2 * H:] if self.bias else None
+                    S, cache = loops.gru_forward(P, W_hh, b_hn, state0[0][j], reverse, work)
+                else:
+                    S, cache = loops.rnn_forward(P, W_hh, state0[0][j], reverse, self.nonlinearity)
+                finals[0][j] = loops.final(S, reverse)
+                outs.append(loops.outputs(S, reverse))
+                dirs.append(cache)
+            layers.append((inp, dirs))
+            inp = outs[0] if D == 1 else np.concatenate(outs, axis=2)
+        self._cache = (layers, B, T)
+        out = inp.transpose(1, 0, 2) if self.batch_first else inp
+        return out, self._pack(tuple(finals))
+
+    # ------------------------------------------------------------------ backward
+
+    def backward(self, dout, dstate=None):
+        """Gradients for the last forward. dout: like its ``out``; dstate: like its final state
+        (None means zeros). Returns (dx, dstate0) with the shapes of x and the initial state, and
+        sets ``self.grads``."""
+        if self._cache is None:
+            raise RuntimeError("backward: call forward first (there is no forward to differentiate)")
+        layers, B, T = self._cache
+        H, D = self.hidden_size, self.num_directions
+        out_shape = (B, T, D * H) if self.batch_first else (T, B, D * H)
+        dout = as_array("dout", dout, self.dtype, ndim=3, what="(the shape of the last output)")
+        check_shape("dout", dout, out_shape)
+        if self.batch_first:
+            dout = dout.transpose(1, 0, 2)
+        dfinal = self._check_state(dstate, B, name="dstate")
+        dstate0 = [np.empty(self._state_shape(B), self.dtype) for _ in dfinal]
+        grads = {}
+        dY = dout
+        for k in reversed(range(self.num_layers)):
+            inp, dirs = layers[k]
+            inp2 = inp.reshape(T * B, -1)
+            dinp = None
+            for d, sfx in enumerate(self._suffixes()):
+                work, cache, j = self._buffer((k, d)), dirs[d], k * D + d
+                W_hh = self.params[f"weight_hh_l{k}{sfx}"]
+                W_ih = self.params[f"weight_ih_l{k}{sfx}"]
+                dY_d = dY[:, :, d * H:(d + 1) * H]
+                if self.kind == "LSTM":
+                    dGI, dGH, dh0, dc0 = loops.lstm_backward(dY_d, dfinal[0][j], dfinal[1][j],
+                                                             cache, W_hh, work)
+                    dstate0[1][j] = dc0
+                elif self.kind == "GRU":
+                    dGI, dGH, dh0 = loops.gru_backward(dY_d, dfinal[0][j], cache, W_hh, work)
+                else:
+                    dGI, dGH, dh0 = loops.rnn_backward(dY_d, dfinal[0][j], cache, W_hh, work)
+                dstate0[0][j] = dh0
+                prev = loops.previous(cache["S"], cache["reverse"]).reshape(T * B, H)
+                grads[f"weight_ih_l{k}{sfx}"] = dGI.T @ inp2
+                grads[f"weight_hh_l{k}{sfx}"] = dGH.T @ prev
+                if self.bias:
+                    grads[f"bias_ih_l{k}{sfx}"] = dGI.sum(axis=0)
+                    grads[f"bias_hh_l{k}{sfx}"] = dGH.sum(axis=0)
+                if dinp is None:
+                    dinp = dGI @ W_ih
+                else:
+                    dinp += dGI @ W_ih
+            dY = dinp.reshape(T, B, -1)
+        self.grads = {name: grads[name] for name in self.params}
+        dx = dY.transpose(1, 0, 2) if self.batch_first else dY
+        return dx, self._pack(tuple(dstate0))
+
+    def __repr__(self):
+        extra = f", nonlinearity={self.nonlinearity!r}" if self.kind == "RNN" else ""
+        return (f"{self.kind}({self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+                f"bias={self.bias}, batch_first={self.batch_first}, "
+                f"bidirectional={self.bidirectional}, dtype={self.dtype.name}{extra})")
+
+
+class RNN(Recurrent):
+    """Elman RNN, ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)`` (or relu), as torch.nn.RNN."""
+
+    kind = "RNN"
+
+
+class LSTM(Recurrent):
+    """LSTM as torch.nn.LSTM: gates i, f, g, o; state (h, c)."""
+
+    kind = "LSTM"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, bidirectional: bool = False, dtype=np.float32,
+                 seed: int | None = None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
+                         dtype, seed)
+
+
+class GRU(Recurrent):
+    """GRU as torch.nn.GRU: gates r, z, n with n = tanh(W_in x + b_in + r * (W_hn h + b_hn))."""
+
+    kind = "GRU"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, bidirectional: bool = False, dtype=np.float32,
+                 seed: int | None = None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
+                         dtype, seed)
