@@ -1,0 +1,92 @@
+"""Bad input to the engine layers: a clear error naming the argument, got and expected; nothing changes."""
+
+import numpy as np
+import pytest
+
+import bptt
+
+
+def lstm():
+    return bptt.LSTM(3, 4, num_layers=2, seed=0)
+
+
+@pytest.mark.parametrize("x, fragment", [
+    (np.zeros((5, 3)), "x: expected 3 dimensions"),
+    (np.zeros((5, 2, 7)), "x: expected shape (T, B, 3), got (5, 2, 7)"),
+    (np.zeros((0, 2, 3)), "x: expected at least one step"),
+])
+def test_bad_x_shape(x, fragment):
+    with pytest.raises(ValueError) as err:
+        lstm().forward(x)
+    assert fragment in str(err.value)
+
+
+def test_batch_first_message_names_batch_first_layout():
+    layer = bptt.GRU(3, 4, batch_first=True)
+    with pytest.raises(ValueError, match=r"x: expected shape \(B, T, 3\), got \(2, 5, 4\)"):
+        layer(np.zeros((2, 5, 4)))
+
+
+def test_nan_and_uncastable_dtypes():
+    layer = lstm()
+    x = np.zeros((2, 1, 3))
+    x[1, 0, 2] = np.nan
+    with pytest.raises(ValueError, match="x: expected finite values"):
+        layer(x)
+    with pytest.raises(TypeError, match="x: expected a real array castable to float32, got dtype complex128"):
+        layer(np.zeros((2, 1, 3), dtype=complex))
+    with pytest.raises(TypeError, match="dtype"):
+        bptt.RNN(3, 4, dtype=np.float16)
+    layer(np.zeros((2, 1, 3), dtype=np.int64))    # ints cast safely
+
+
+def test_state_batch_mismatch_and_structure():
+    layer = lstm()
+    x = np.zeros((5, 4, 3))
+    with pytest.raises(ValueError, match=r"state\[0\] \(h\): expected shape \(2, 4, 4\), got \(2, 3, 4\)"):
+        layer(x, (np.zeros((2, 3, 4)), np.zeros((2, 4, 4))))
+    with pytest.raises(TypeError, match="expected a tuple \\(h, c\\) for LSTM"):
+        layer(x, np.zeros((2, 4, 4)))
+    with pytest.raises(TypeError, match="expected one array h for GRU"):
+        bptt.GRU(3, 4)(x, (np.zeros((1, 4, 4)), np.zeros((1, 4, 4))))
+    with pytest.raises(ValueError, match=r"state: expected shape \(1, 4, 4\), got \(2, 4, 4\)"):
+        bptt.RNN(3, 4)(x, np.zeros((2, 4, 4)))
+
+
+def test_backward_before_forward_and_bad_dout():
+    layer = lstm()
+    with pytest.raises(RuntimeError, match="forward first"):
+        layer.backward(np.zeros((5, 2, 4)))
+    out, _ = layer(np.zeros((5, 2, 3)))
+    with pytest.raises(ValueError, match=r"dout: expected shape \(5, 2, 4\), got \(5, 2, 8\)"):
+        layer.backward(np.zeros((5, 2, 8)))
+    with pytest.raises(ValueError, match=r"dstate\[1\] \(c\): expected shape \(2, 2, 4\)"):
+        layer.backward(np.zeros_like(out), (np.zeros((2, 2, 4)), np.zeros((1, 2, 4))))
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda sd: sd.pop("bias_hh_l1"), "missing key 'bias_hh_l1'"),
+    (lambda sd: sd.__setitem__("weight_ih_l2", np.zeros((16, 4))), "unexpected key 'weight_ih_l2'"),
+    (lambda sd: sd.__setitem__("weight_hh_l0", np.zeros((16, 5))),
+     "weight_hh_l0: expected shape (16, 4), got (16, 5)"),
+])
+def test_load_state_dict_names_first_mismatch_and_keeps_weights(change, fragment):
+    layer = lstm()
+    before = layer.state_dict()
+    sd = {k: np.ones_like(v) for k, v in before.items()}
+    change(sd)
+    with pytest.raises(ValueError) as err:
+        layer.load_state_dict(sd)
+    assert fragment in str(err.value)
+    for k, v in before.items():
+        assert np.array_equal(layer.params[k], v)
+
+
+@pytest.mark.parametrize("kwargs, exc", [
+    ({"hidden_size": 0}, ValueError), ({"num_layers": 1.5}, TypeError),
+    ({"nonlinearity": "sigmoid"}, ValueError),
+])
+def test_bad_constructor_arguments(kwargs, exc):
+    args = {"input_size": 3, "hidden_size": 4, **kwargs}
+    with pytest.raises(exc):
+        bptt.RNN(**args)

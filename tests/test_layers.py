@@ -1,0 +1,106 @@
+"""Engine layers: every backward against central finite differences (float64), and layer behaviour."""
+
+import numpy as np
+import pytest
+from engine_cases import GRID, grid_id, make_layer, pack, random_inputs, unpack
+from fd import numerical_grad, rel_error
+
+import bptt
+
+
+@pytest.mark.parametrize("case", GRID, ids=grid_id)
+def test_backward_matches_finite_differences(case):
+    layer = make_layer(*case, I=3, H=3, dtype=np.float64, seed=1)
+    rng = np.random.default_rng(2)
+    x, state, dout, dstate = random_inputs(layer, T=4, B=2, rng=rng)
+
+    def loss():
+        out, final = layer.forward(x, pack(layer, state))
+        return float(np.sum(out * dout) + sum(np.sum(s * d) for s, d in zip(unpack(layer, final), dstate)))
+
+    loss()
+    dx, dstate0 = layer.backward(dout, pack(layer, dstate))
+    analytic = {"x": dx, **{f"state{i}": g for i, g in enumerate(unpack(layer, dstate0))}, **layer.grads}
+    numeric = {"x": numerical_grad(loss, x)}
+    for i, s in enumerate(state):
+        numeric[f"state{i}"] = numerical_grad(loss, s)
+    for name, p in layer.params.items():
+        numeric[name] = numerical_grad(loss, p)
+    assert set(layer.grads) == set(layer.params)
+    for name, g in numeric.items():
+        assert analytic[name].shape == g.shape, name
+        assert rel_error(analytic[name], g) < 1e-6, name
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_no_bias_layer_has_no_bias_parameters_and_correct_grads(kind):
+    layer = getattr(bptt, kind)(3, 4, bias=False, dtype=np.float64, seed=0)
+    assert all(name.startswith("weight") for name in layer.params)
+    rng = np.random.default_rng(0)
+    x, dout = rng.normal(size=(3, 2, 3)), rng.normal(size=(3, 2, 4))
+
+    def loss():
+        return float(np.sum(layer.forward(x)[0] * dout))
+
+    loss()
+    layer.backward(dout)
+    for name, p in layer.params.items():
+        assert rel_error(layer.grads[name], numerical_grad(loss, p)) < 1e-6, name
+
+
+def test_same_seed_same_weights_and_torch_bounds():
+    a, b = bptt.LSTM(5, 16, seed=3), bptt.LSTM(5, 16, seed=3)
+    c = bptt.LSTM(5, 16, seed=4)
+    for name in a.params:
+        assert np.array_equal(a.params[name], b.params[name])
+        assert np.abs(a.params[name]).max() <= 1 / 4
+    assert not np.array_equal(a.params["weight_hh_l0"], c.params["weight_hh_l0"])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_everything_stays_in_the_layer_dtype(kind, dtype):
+    layer = getattr(bptt, kind)(3, 4, num_layers=2, bidirectional=True, dtype=dtype, seed=0)
+    x = np.ones((5, 2, 3))                                      # float64 input is cast
+    out, state = layer(x)
+    dx, dstate = layer.backward(np.ones_like(out))
+    arrays = [out, dx, *unpack(layer, state), *unpack(layer, dstate), *layer.grads.values()]
+    assert all(a.dtype == dtype for a in arrays)
+
+
+def test_outputs_given_to_the_caller_are_not_overwritten_by_later_calls():
+    layer = bptt.LSTM(3, 4, seed=0)
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.normal(size=(6, 2, 3)), rng.normal(size=(6, 2, 3))
+    out1, (h1, c1) = layer(x1)
+    dx1, _ = layer.backward(np.ones_like(out1))
+    g1 = {k: v.copy() for k, v in layer.grads.items()}
+    kept = [out1.copy(), h1.copy(), c1.copy(), dx1.copy()]
+    out2, _ = layer(x2)
+    layer.backward(np.full_like(out2, 2.0))
+    for before, now in zip(kept, [out1, h1, c1, dx1]):
+        assert np.array_equal(before, now)
+    assert not np.array_equal(out1, out2)
+    assert any(not np.array_equal(g1[k], layer.grads[k]) for k in g1)
+
+
+def test_batch_first_equals_time_major():
+    a = bptt.GRU(3, 4, num_layers=2, bidirectional=True, seed=5, dtype=np.float64)
+    b = bptt.GRU(3, 4, num_layers=2, bidirectional=True, seed=5, dtype=np.float64, batch_first=True)
+    x = np.random.default_rng(0).normal(size=(5, 2, 3))
+    out_a, h_a = a(x)
+    out_b, h_b = b(x.transpose(1, 0, 2))
+    np.testing.assert_allclose(out_b.transpose(1, 0, 2), out_a, rtol=1e-12)
+    np.testing.assert_allclose(h_b, h_a, rtol=1e-12)
+
+
+def test_zero_grad_and_state_dict_copies():
+    layer = bptt.RNN(2, 3, seed=0)
+    out, _ = layer(np.ones((2, 1, 2)))
+    layer.backward(np.ones_like(out))
+    assert any(np.any(g) for g in layer.grads.values())
+    layer.zero_grad()
+    assert all(not np.any(g) for g in layer.grads.values())
+    sd = layer.state_dict()
+    sd["weight_hh_l0"][...] = 7
+    assert not np.any(layer.params["weight_hh_l0"] == 7)

@@ -1,0 +1,86 @@
+"""Every engine layer against torch: outputs, final state, dx, initial-state and weight gradients."""
+
+import numpy as np
+import pytest
+from engine_cases import GRID, grid_id, make_layer, pack, random_inputs, unpack
+from fd import rel_error
+
+torch = pytest.importorskip("torch")
+
+TOLERANCE = {np.float64: 1e-9, np.float32: 1e-4}
+
+
+def torch_twin(layer, dtype):
+    """The torch module of the same kind and shape, loaded with the layer's weights (strict)."""
+    kw = {"nonlinearity": layer.nonlinearity} if layer.kind == "RNN" else {}
+    module = getattr(torch.nn, layer.kind)(
+        layer.input_size, layer.hidden_size, num_layers=layer.num_layers, bias=layer.bias,
+        batch_first=layer.batch_first, bidirectional=layer.bidirectional,
+        dtype=torch.float64 if dtype == np.float64 else torch.float32, **kw)
+    module.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()}, strict=True)
+    return module
+
+
+def compare_with_torch(case, dtype, T=7, B=3, I=5, H=8, seed=0):
+    """Worst relative error over every compared quantity, and the per-quantity errors."""
+    layer = make_layer(*case, I=I, H=H, dtype=dtype, seed=seed)
+    module = torch_twin(layer, dtype)
+    rng = np.random.default_rng(seed + 1)
+    x, state, dout, dstate = (np.asarray(a, dtype) if not isinstance(a, list) else [s.astype(dtype) for s in a]
+                              for a in random_inputs(layer, T, B, rng))
+    out, final = layer.forward(x, pack(layer, state))
+    dx, dstate0 = layer.backward(dout, pack(layer, dstate))
+
+    xt = torch.from_numpy(x).requires_grad_()
+    st = [torch.from_numpy(s).requires_grad_() for s in state]
+    out_t, final_t = module(xt, pack(layer, st))
+    loss = (out_t * torch.from_numpy(dout)).sum()
+    for s, d in zip(unpack(layer, final_t), dstate):
+        loss = loss + (s * torch.from_numpy(d)).sum()
+    loss.backward()
+
+    errors = {"out": rel_error(out, out_t.detach().numpy()), "dx": rel_error(dx, xt.grad.numpy())}
+    for i, (ours, theirs) in enumerate(zip(unpack(layer, final), unpack(layer, final_t))):
+        errors[f"final{i}"] = rel_error(ours, theirs.detach().numpy())
+    for i, (ours, theirs) in enumerate(zip(unpack(layer, dstate0), st)):
+        errors[f"dstate0_{i}"] = rel_error(ours, theirs.grad.numpy())
+    for name, p in module.named_parameters():
+        errors[name] = rel_error(layer.grads[name], p.grad.numpy())
+    return max(errors.values()), errors
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("case", GRID, ids=grid_id)
+def test_layer_matches_torch(case, dtype):
+    worst, errors = compare_with_torch(case, dtype)
+    assert worst < TOLERANCE[dtype], errors
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_state_dict_round_trips_with_torch(kind):
+    import bptt
+
+    module = getattr(torch.nn, kind)(4, 6, num_layers=2, bidirectional=True)
+    layer = getattr(bptt, kind)(4, 6, num_layers=2, bidirectional=True, seed=123)
+    layer.load_state_dict({k: v.detach().numpy() for k, v in module.state_dict().items()})
+    x = np.random.default_rng(0).normal(size=(5, 3, 4)).astype(np.float32)
+    ours = layer(x)[0]
+    theirs = module(torch.from_numpy(x))[0].detach().numpy()
+    assert rel_error(ours, theirs) < 1e-5
+
+    back = getattr(torch.nn, kind)(4, 6, num_layers=2, bidirectional=True)
+    back.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()}, strict=True)
+    for k, v in back.state_dict().items():
+        assert np.array_equal(v.numpy(), layer.params[k])
+    assert list(layer.state_dict()) == list(module.state_dict())
+
+
+if __name__ == "__main__":
+    # Worst relative error against torch per cell kind and dtype over the test grid:
+    #   python tests/test_torch_parity.py
+    from engine_cases import KINDS
+
+    for kind, nl in KINDS:
+        for dtype in (np.float64, np.float32):
+            worst = max(compare_with_torch(c, dtype)[0] for c in GRID if c[:2] == (kind, nl))
+            print(f"{kind + ('-' + nl if nl else ''):10s} {np.dtype(dtype).name:8s} {worst:.2e}")
