@@ -4,3 +4,8 @@ from .layers import GRU, LSTM, RNN
 
 __all__ = ["RNN", "LSTM", "GRU"]
 __version__ = "0.1.0"
+
+from . import stepwise  # noqa: E402  (the course-notation API: bptt.stepwise.rnn_forward, ...)
+from .gradcheck import check_layer, gradcheck  # noqa: E402
+
+__all__ += ["stepwise", "gradcheck", "check_layer"]

@@ -1,0 +1,232 @@
+"""Gradient check: analytic gradients against central finite differences, in float64.
+
+    result = gradcheck(loss_fn, params, grads)      # grads keyed "d" + name, as the course does
+    print(result)                                   # one line per parameter
+    result.ok, result.max_error, result["Waa"].worst_index
+
+For each parameter the numerical gradient is ``(L(p + eps) - L(p - eps)) / (2 eps)``, entry by entry,
+and the reported relative error is **norm-wise** over the parameter's checked entries:
+
+    rel_error = ||g - g_num|| / (||g|| + ||g_num||)          (0 when both are zero)
+
+Norm-wise rather than the maximum over entries: an entry whose gradient is ~0 gives a large
+entry-wise ratio from rounding noise alone, while a wrong entry still moves the norm. To locate a
+bug, each report also names the worst entry, the one with the largest |g - g_num|, with both values
+there. In float64 with eps = 1e-6, a correct backward gives about 1e-8 or less; the default
+tolerance is 1e-7.
+
+``check_layer`` does the same for an engine layer (``bptt.RNN``, ``bptt.LSTM``, ``bptt.GRU``): every
+parameter of its state_dict, the input and the initial state, under a random linear loss.
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ParamReport:
+    """The check of one parameter."""
+
+    name: str                       # the parameter's key in ``params``
+    shape: tuple                    # its shape
+    rel_error: float                # ||g - g_num|| / (||g|| + ||g_num||) over the checked entries
+    worst_index: tuple              # the entry with the largest |g - g_num|
+    analytic: float                 # g there
+    numeric: float                  # g_num there
+    checked: int                    # how many entries were checked
+
+
+class GradcheckResult(Mapping):
+    """Reports keyed by parameter name (a read-only dict of ``ParamReport``); prints as a table.
+
+    ``ok``: every rel_error <= tol. ``max_error`` and ``worst``: the largest rel_error and its name.
+    ``skipped``: parameters that had no gradient in ``grads`` and were not checked.
+    """
+
+    def __init__(self, reports: dict, tol: float, eps: float, skipped: tuple = ()):
+        self.reports, self.tol, self.eps, self.skipped = dict(reports), tol, eps, tuple(skipped)
+
+    def __getitem__(self, name: str) -> ParamReport:
+        return self.reports[name]
+
+    def __iter__(self):
+        return iter(self.reports)
+
+    def __len__(self) -> int:
+        return len(self.reports)
+
+    @property
+    def worst(self) -> str:
+        return max(self.reports, key=lambda n: self.reports[n].rel_error)
+
+    @property
+    def max_error(self) -> float:
+        return self.reports[self.worst].rel_error
+
+    @property
+    def ok(self) -> bool:
+        return self.max_error <= self.tol
+
+    def __str__(self) -> str:
+        rows = [("name", "shape", "checked", "rel_error", "worst entry", "analytic", "numeric")]
+        for r in self.reports.values():
+            rows.append((r.name, str(r.shape), str(r.checked), f"{r.rel_error:.2e}",
+                         str(r.worst_index), f"{r.analytic:.6g}", f"{r.numeric:.6g}"))
+        widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+        lines = [f"gradcheck: central differences, eps {self.eps:g}; "
+                 f"rel_error = ||g - g_num|| / (||g|| + ||g_num||)"]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+        verdict = f"<= tol {self.tol:g}: OK" if self.ok else f"> tol {self.tol:g}: FAILED"
+        lines.append(f"max rel_error {self.max_error:.2e} ({self.worst}) {verdict}")
+        if self.skipped:
+            lines.append("not checked (no gradient given): " + ", ".join(self.skipped))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"GradcheckResult(max_error={self.max_error:.2e}, worst={self.worst!r}, "
+                f"ok={self.ok}, checked={list(self.reports)})")
+
+
+def _grad_keys(params: Mapping, grads: Mapping, prefix: str, names) -> tuple[dict, list]:
+    """{param name: gradient key} to check, and the names skipped for want of a gradient."""
+    if names is None:
+        keys = {n: prefix + n for n in params}
+        skipped = [n for n, k in keys.items() if k not in grads]
+        keys = {n: k for n, k in keys.items() if k in grads}
+        if not keys:
+            raise ValueError(f"grads: no key matches a parameter with prefix {prefix!r} "
+                             f"(parameters {list(params)}, grads {list(grads)})")
+        return keys, skipped
+    keys = dict(names) if isinstance(names, Mapping) else {n: prefix + n for n in names}
+    for n, k in keys.items():
+        if n not in params:
+            raise ValueError(f"params: missing key {n!r}")
+        if k not in grads:
+            raise ValueError(f"grads: missing key {k!r} (the gradient of {n!r})")
+    return keys, []
+
+
+def _entries(size: int, max_entries: int | None, rng) -> np.ndarray:
+    if max_entries is None or max_entries >= size:
+        return np.arange(size)
+    return np.sort(rng.choice(size, size=max_entries, replace=False))
+
+
+def gradcheck(loss_fn: Callable[[dict], float], params: dict, grads: Mapping, *,
+              prefix: str = "d", names: Iterable[str] | Mapping[str, str] | None = None,
+              eps: float = 1e-6, tol: float = 1e-7, max_entries: int | None = None,
+              seed: int = 0) -> GradcheckResult:
+    """Compare analytic gradients with central differences of ``loss_fn``.
+
+    Parameters
+    ----------
+    loss_fn : callable
+        ``loss_fn(params) -> float``: the scalar loss. It is called with ``params`` itself, whose
+        arrays are perturbed in place one entry at a time (and restored exactly), so a function
+        that reads the arrays through a closure sees the perturbation too.
+    params : dict of float64 arrays
+        What to differentiate: parameters, and inputs too if you like (x, a0, ...).
+    grads : dict
+        The analytic gradients. The gradient of ``params[name]`` is ``grads[prefix + name]``:
+        prefix "d" for the course's dicts (dWaa), "" for a dict keyed like params (an engine
+        layer's ``grads``, keyed as its state_dict).
+    names : iterable of names, or dict {name: gradient key}, optional
+        Which parameters to check (a dict maps each to its gradient's key, overriding prefix).
+        Default: every parameter whose gradient is in ``grads``; the others are listed as skipped.
+    eps : float
+        The step of the central differences.
+    tol : float
+        ``ok`` is true when every rel_error <= tol.
+    max_entries : int, optional
+        Check at most this many entries per parameter, drawn at random from ``seed``
+        (default: all; each entry costs two calls of loss_fn).
+
+    Returns
+    -------
+    GradcheckResult
+        A mapping name -> ParamReport (rel_error, worst_index, analytic, numeric, ...);
+        ``print(result)`` shows a table.
+    """
+    if not isinstance(params, Mapping) or not isinstance(grads, Mapping):
+        bad = "params" if not isinstance(params, Mapping) else "grads"
+        raise TypeError(f"{bad}: expected a dict of arrays, got "
+                        f"{type(params if bad == 'params' else grads).__name__}")
+    keys, skipped = _grad_keys(params, grads, prefix, names)
+    rng = np.random.default_rng(seed)
+    reports = {}
+    for name, key in keys.items():
+        p = params[name]
+        if not isinstance(p, np.ndarray) or p.dtype != np.float64 or not p.flags.writeable:
+            got = p.dtype if isinstance(p, np.ndarray) else type(p).__name__
+            raise TypeError(f"params[{name!r}]: expected a writeable float64 array for central "
+                            f"differences, got {got}")
+        g = np.asarray(grads[key], dtype=np.float64)
+        if g.shape != p.shape:
+            raise ValueError(f"grads[{key!r}]: expected shape {p.shape}, got {g.shape}")
+        flat = _entries(p.size, max_entries, rng)
+        g_num = np.empty(flat.size)
+        for j, k in enumerate(flat):
+            idx = np.unravel_index(k, p.shape)
+            old = p[idx]
+            up, down = old + eps, old - eps
+            try:
+                p[idx] = up
+                loss_up = float(loss_fn(params))
+                p[idx] = down
+                loss_down = float(loss_fn(params))
+            finally:
+                p[idx] = old
+            g_num[j] = (loss_up - loss_down) / (up - down)   # the step actually taken
+        g_sel = g.reshape(-1)[flat]
+        diff = np.abs(g_sel - g_num)
+        denom = np.linalg.norm(g_sel) + np.linalg.norm(g_num)
+        rel = float(np.linalg.norm(g_sel - g_num) / denom) if denom > 0 else 0.0
+        w = int(np.argmax(diff)) if diff.size else 0
+        worst = tuple(int(i) for i in np.unravel_index(flat[w], p.shape)) if diff.size else ()
+        reports[name] = ParamReport(name, tuple(p.shape), rel, worst,
+                                    float(g_sel[w]) if diff.size else 0.0,
+                                    float(g_num[w]) if diff.size else 0.0, int(flat.size))
+    return GradcheckResult(reports, tol, eps, skipped)
+
+
+def check_layer(layer, x, state=None, *, seed: int = 0, eps: float = 1e-6, tol: float = 1e-7,
+                max_entries: int | None = None) -> GradcheckResult:
+    """Gradient check of an engine layer (``bptt.RNN``, ``bptt.LSTM``, ``bptt.GRU``; float64).
+
+    Uses the loss L = Σ R ⊙ out + Σ R_h ⊙ h_n (+ Σ R_c ⊙ c_n for the LSTM) with random weights R
+    drawn from ``seed``, runs ``layer.forward`` and ``layer.backward`` once for the analytic
+    gradients, then checks every parameter (keyed as the state_dict), the input "x" and the initial
+    state "h0" (and "c0"). x: the layer's input layout; state: None (zeros) or like forward's.
+    The layer's parameters are perturbed in place during the check and restored exactly.
+    """
+    if np.dtype(getattr(layer, "dtype", None)) != np.float64:
+        raise TypeError(f"layer: expected a float64 layer for central differences, got "
+                        f"{getattr(layer, 'dtype', type(layer).__name__)} (build it with "
+                        f"dtype=np.float64)")
+    lstm = layer.kind == "LSTM"
+    x = np.array(x, dtype=np.float64)
+    out, final = layer.forward(x, state)
+    finals = final if lstm else (final,)
+    if state is None:
+        states = [np.zeros_like(f) for f in finals]
+    else:
+        states = [np.array(s, dtype=np.float64) for s in (state if lstm else (state,))]
+    rng = np.random.default_rng(seed)
+    R = rng.standard_normal(out.shape)
+    R_final = [rng.standard_normal(f.shape) for f in finals]
+    dx, dstate = layer.backward(R, tuple(R_final) if lstm else R_final[0])
+    state_names = ("h0", "c0") if lstm else ("h0",)
+    params = {**layer.params, "x": x, **dict(zip(state_names, states))}
+    grads = {**{k: g.copy() for k, g in layer.grads.items()}, "x": dx.copy(),
+             **dict(zip(state_names, [np.array(d) for d in (dstate if lstm else (dstate,))]))}
+
+    def loss(p: dict) -> float:
+        s = (p["h0"], p["c0"]) if lstm else p["h0"]
+        o, fin = layer.forward(p["x"], s)
+        fins = fin if lstm else (fin,)
+        return float(np.vdot(R, o) + sum(np.vdot(r, f) for r, f in zip(R_final, fins)))
+
+    return gradcheck(loss, params, grads, prefix="", eps=eps, tol=tol, max_entries=max_entries,
+                     seed=seed)
