@@ -6,9 +6,9 @@ The layouts differ too: the course's x is (n_x, m, T_x) and a0 is (n_a, m); the 
 ``a0.T[None]`` gives h0.
 
 The output head (``Wya, by`` for the RNN, ``Wy, by`` for the LSTM) has no counterpart in the engine
-layers, which return the hidden states only. ``*_to_state_dict`` therefore returns it separately, as a
-dict ``head`` (empty when the parameters have none), and ``*_from_state_dict`` takes it back as an
-optional argument.
+layers, which return the hidden states only. ``*_to_state_dict`` therefore returns it separately,
+as a dict ``head`` (empty when the parameters have none), and ``*_from_state_dict`` takes it
+back as an optional argument.
 
 RNN: ``Wax`` = weight_ih_l0, ``Waa`` = weight_hh_l0; the course has one bias where torch has two,
 so ``ba`` goes to bias_ih_l0 with bias_hh_l0 zeros, and comes back as ``ba = bias_ih + bias_hh``.

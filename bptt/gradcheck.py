@@ -4,8 +4,8 @@
     print(result)                                   # one line per parameter
     result.ok, result.max_error, result["Waa"].worst_index
 
-For each parameter the numerical gradient is ``(L(p + eps) - L(p - eps)) / (2 eps)``, entry by entry,
-and the reported relative error is **norm-wise** over the parameter's checked entries:
+For each parameter the numerical gradient is ``(L(p + eps) - L(p - eps)) / (2 eps)``, entry by
+entry, and the reported relative error is **norm-wise** over the parameter's checked entries:
 
     rel_error = ||g - g_num|| / (||g|| + ||g_num||)          (0 when both are zero)
 
@@ -77,7 +77,8 @@ class GradcheckResult(Mapping):
         widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
         lines = [f"gradcheck: central differences, eps {self.eps:g}; "
                  f"rel_error = ||g - g_num|| / (||g|| + ||g_num||)"]
-        lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+        for row in rows:
+            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         verdict = f"<= tol {self.tol:g}: OK" if self.ok else f"> tol {self.tol:g}: FAILED"
         lines.append(f"max rel_error {self.max_error:.2e} ({self.worst}) {verdict}")
         if self.skipped:
@@ -218,15 +219,16 @@ def check_layer(layer, x, state=None, *, seed: int = 0, eps: float = 1e-6, tol: 
     R_final = [rng.standard_normal(f.shape) for f in finals]
     dx, dstate = layer.backward(R, tuple(R_final) if lstm else R_final[0])
     state_names = ("h0", "c0") if lstm else ("h0",)
-    params = {**layer.params, "x": x, **dict(zip(state_names, states))}
+    params = {**layer.params, "x": x, **dict(zip(state_names, states, strict=True))}
+    dstates = [np.array(d) for d in (dstate if lstm else (dstate,))]
     grads = {**{k: g.copy() for k, g in layer.grads.items()}, "x": dx.copy(),
-             **dict(zip(state_names, [np.array(d) for d in (dstate if lstm else (dstate,))]))}
+             **dict(zip(state_names, dstates, strict=True))}
 
     def loss(p: dict) -> float:
         s = (p["h0"], p["c0"]) if lstm else p["h0"]
         o, fin = layer.forward(p["x"], s)
         fins = fin if lstm else (fin,)
-        return float(np.vdot(R, o) + sum(np.vdot(r, f) for r, f in zip(R_final, fins)))
+        return float(np.vdot(R, o) + sum(np.vdot(r, f) for r, f in zip(R_final, fins, strict=True)))
 
     return gradcheck(loss, params, grads, prefix="", eps=eps, tol=tol, max_entries=max_entries,
                      seed=seed)

@@ -12,9 +12,9 @@ code as the engine: no gate equation is written here. Every function returns wha
 returns, with the same cache layouts and dict keys (see docs/stepwise.md).
 
 How the sizes are read: ``x`` (or ``xt``) fixes n_x and m, the recurrent weight (``Waa``; ``Wf``
-for the LSTM) fixes n_a by its rows, the output weight (``Wya``; ``Wy``) fixes n_y; everything else is
-checked against those, and a mismatch raises ValueError naming the key, the shape expected and the
-shape got. The arithmetic is float64 unless every input is float32.
+for the LSTM) fixes n_a by its rows, the output weight (``Wya``; ``Wy``) fixes n_y; everything
+else is checked against those, and a mismatch raises ValueError naming the key, the shape
+expected and the shape got. The arithmetic is float64 unless every input is float32.
 """
 
 from collections.abc import Mapping
@@ -55,7 +55,8 @@ def _mapping(name: str, value) -> Mapping:
     return value
 
 
-def _param(parameters: Mapping, name: str, dtype: np.dtype, legend: str, shape: tuple) -> np.ndarray:
+def _param(parameters: Mapping, name: str, dtype: np.dtype, legend: str,
+           shape: tuple) -> np.ndarray:
     if name not in parameters:
         raise ValueError(f"parameters: missing key {name!r} (expected an array of shape {legend})")
     return _array(name, parameters[name], dtype, legend, shape)
@@ -122,9 +123,11 @@ def _caches(caches, length: int, origin: str) -> tuple[list, np.ndarray]:
     if not isinstance(caches, (tuple, list)) or len(caches) != 2:
         raise TypeError(f"caches: expected the pair (list of cell caches, x) returned by {origin}, "
                         f"got {type(caches).__name__}")
-    cells, x = caches
-    x = np.asarray(x)
-    if x.ndim != 3 or len(cells) != x.shape[2] or len(cells) == 0:
+    cells, x = caches[0], np.asarray(caches[1])
+    if not isinstance(cells, (tuple, list)):
+        raise TypeError(f"caches[0]: expected the list of cell caches from {origin}, "
+                        f"got {type(cells).__name__}")
+    if x.ndim != 3 or not 0 < len(cells) == x.shape[2]:
         raise ValueError(f"caches: expected one cell cache per step of x, got {len(cells)} "
                          f"for x of shape {x.shape}")
     return [_cache(c, length, origin) for c in cells], x
@@ -136,7 +139,7 @@ def softmax(x) -> np.ndarray:
     """Softmax over axis 0 (each column sums to 1), stable for large inputs: each column's maximum
     is subtracted first, so exp never overflows."""
     x = np.asarray(x)
-    with np.errstate(over="ignore"):               # x - max <= 0 can only overflow to -inf: exp -> 0
+    with np.errstate(over="ignore"):       # x - max <= 0 can only overflow to -inf, and exp -> 0
         e = np.exp(x - x.max(axis=0, keepdims=True))
     return e / e.sum(axis=0, keepdims=True)
 
@@ -167,7 +170,8 @@ def _rnn_step_backward(da_next, a_next, a_prev, xt, w) -> dict:
 
 
 def rnn_cell_forward(xt, a_prev, parameters: dict):
-    """One RNN step: ``a_next = tanh(Wax xt + Waa a_prev + ba)``, ``yt_pred = softmax(Wya a_next + by)``.
+    """One RNN step: ``a_next = tanh(Wax xt + Waa a_prev + ba)``,
+    ``yt_pred = softmax(Wya a_next + by)``.
 
     xt: (n_x, m); a_prev: (n_a, m); parameters: Wax (n_a, n_x), Waa (n_a, n_a), ba (n_a, 1),
     Wya (n_y, n_a), by (n_y, 1). Returns a_next (n_a, m), yt_pred (n_y, m) and
@@ -290,7 +294,8 @@ def _split_gates(dW, db, n_a: int) -> dict:
 
 def lstm_cell_forward(xt, a_prev, c_prev, parameters: dict):
     """One LSTM step: ``ft, it, ot = σ(W·[a_prev; xt] + b)``, ``cct = tanh(Wc·[a_prev; xt] + bc)``,
-    ``c_next = ft*c_prev + it*cct``, ``a_next = ot*tanh(c_next)``, ``yt_pred = softmax(Wy a_next + by)``.
+    ``c_next = ft*c_prev + it*cct``, ``a_next = ot*tanh(c_next)``,
+    ``yt_pred = softmax(Wy a_next + by)``.
 
     xt: (n_x, m); a_prev, c_prev: (n_a, m); parameters: Wf, Wi, Wc, Wo (n_a, n_a + n_x),
     bf, bi, bc, bo (n_a, 1), Wy (n_y, n_a), by (n_y, 1). Returns a_next, c_next (n_a, m),
@@ -343,7 +348,7 @@ def lstm_cell_backward(da_next, dc_next, cache) -> dict:
     w = _lstm_weights(parameters, xt.shape[0], dt, head=False)
     n_a, m = w["n_a"], xt.shape[1]
     names = ("a_next", "c_next", "a_prev", "c_prev", "ft", "it", "cct", "ot")
-    states = [_state(n, v, dt, n_a, m) for n, v in zip(names, cache[:8])]
+    states = [_state(n, v, dt, n_a, m) for n, v in zip(names, cache[:8], strict=True)]
     g = _lstm_step_backward(_state("da_next", da_next, dt, n_a, m),
                             _state("dc_next", dc_next, dt, n_a, m), (*states, xt), w)
     return {"dxt": g["dxt"], "da_prev": g["da_prev"], "dc_prev": g["dc_prev"],
@@ -378,7 +383,10 @@ def lstm_backward(da, caches) -> dict:
 # ------------------------------------------------------------------------------------ Adam
 
 def initialize_adam(parameters: dict) -> tuple[dict, dict]:
-    """Adam's moments: v (first) and s (second), zeros shaped like each parameter, keyed "d" + name."""
+    """Adam's moments v (first) and s (second): zeros shaped like each parameter, keyed "d" + name.
+
+    Returns (v, s).
+    """
     v, s = {}, {}
     for name, p in _mapping("parameters", parameters).items():
         p = np.asarray(p)

@@ -18,7 +18,8 @@ N_X, N_A, N_Y, M, T = 3, 5, 2, 4, 6
 
 
 def rnn_params(rng) -> dict:
-    shapes = {"Wax": (N_A, N_X), "Waa": (N_A, N_A), "ba": (N_A, 1), "Wya": (N_Y, N_A), "by": (N_Y, 1)}
+    shapes = {"Wax": (N_A, N_X), "Waa": (N_A, N_A), "ba": (N_A, 1),
+              "Wya": (N_Y, N_A), "by": (N_Y, 1)}
     return {k: rng.standard_normal(s) for k, s in shapes.items()}
 
 
@@ -32,7 +33,8 @@ def checks(rng):
     """(name, GradcheckResult) for each function."""
     x, a0 = rng.standard_normal((N_X, M, T)), rng.standard_normal((N_A, M))
     xt, c_prev = x[:, :, 0].copy(), rng.standard_normal((N_A, M))
-    R, Ra, Rc = rng.standard_normal((N_A, M, T)), rng.standard_normal((N_A, M)), rng.standard_normal((N_A, M))
+    R = rng.standard_normal((N_A, M, T))                  # the losses: Σ R * a (and Σ Rc * c_next)
+    Ra, Rc = rng.standard_normal((N_A, M)), rng.standard_normal((N_A, M))
 
     P = {**rnn_params(rng), "xt": xt, "a_prev": a0.copy()}
     g = sw.rnn_cell_backward(Ra, sw.rnn_cell_forward(xt, P["a_prev"], P)[2])

@@ -52,9 +52,10 @@ def one_hot(ids: np.ndarray, n: int) -> np.ndarray:
 
 def init_params(rng, n_x: int, n_a: int, n_y: int) -> dict:
     """Small random weights, zero biases (the course's initialisation)."""
-    return {"Wax": rng.standard_normal((n_a, n_x)) * 0.01, "Waa": rng.standard_normal((n_a, n_a)) * 0.01,
-            "Wya": rng.standard_normal((n_y, n_a)) * 0.01, "ba": np.zeros((n_a, 1)),
-            "by": np.zeros((n_y, 1))}
+    return {"Wax": rng.standard_normal((n_a, n_x)) * 0.01,
+            "Waa": rng.standard_normal((n_a, n_a)) * 0.01,
+            "Wya": rng.standard_normal((n_y, n_a)) * 0.01,
+            "ba": np.zeros((n_a, 1)), "by": np.zeros((n_y, 1))}
 
 
 def train_step(params: dict, x: np.ndarray, targets: np.ndarray, a0: np.ndarray):
@@ -62,7 +63,7 @@ def train_step(params: dict, x: np.ndarray, targets: np.ndarray, a0: np.ndarray)
     m, T_x = x.shape[1], x.shape[2]
     a, y_pred, caches = sw.rnn_forward(x, a0, params)                 # (n_a, m, T_x), (n_y, m, T_x)
     loss = -np.sum(targets * np.log(y_pred + 1e-12)) / (m * T_x)      # mean nats per character
-    dz = (y_pred - targets) / (m * T_x)                               # dL/d(Wya a + by), softmax + CE
+    dz = (y_pred - targets) / (m * T_x)                               # dL/d(Wya a + by)
     grads = sw.rnn_backward(np.einsum("ya,ymt->amt", params["Wya"], dz), caches)
     grads["dWya"] = np.einsum("ymt,amt->ya", dz, a)
     grads["dby"] = dz.sum(axis=(1, 2))[:, None]

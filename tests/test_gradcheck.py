@@ -55,7 +55,8 @@ def test_transposed_stepwise_gradient_is_caught(rng):
     p = {"Wax": rng.standard_normal((4, 3)), "Waa": rng.standard_normal((4, 4)),
          "ba": rng.standard_normal((4, 1)), "Wya": rng.standard_normal((2, 4)),
          "by": rng.standard_normal((2, 1))}
-    x, a0, R = rng.standard_normal((3, 2, 3)), rng.standard_normal((4, 2)), rng.standard_normal((4, 2, 3))
+    x, a0 = rng.standard_normal((3, 2, 3)), rng.standard_normal((4, 2))
+    R = rng.standard_normal((4, 2, 3))
     grads = sw.rnn_backward(R, sw.rnn_forward(x, a0, p)[2])
     loss = lambda q: np.vdot(R, sw.rnn_forward(x, a0, q)[0])   # noqa: E731
     assert gradcheck(loss, p, grads).ok

@@ -14,7 +14,8 @@ N_X, N_A, N_Y, M, T = 3, 4, 2, 2, 3
 
 
 def rnn_params(rng, n_x=N_X, n_a=N_A, n_y=N_Y, dtype=np.float64):
-    shapes = {"Wax": (n_a, n_x), "Waa": (n_a, n_a), "ba": (n_a, 1), "Wya": (n_y, n_a), "by": (n_y, 1)}
+    shapes = {"Wax": (n_a, n_x), "Waa": (n_a, n_a), "ba": (n_a, 1),
+              "Wya": (n_y, n_a), "by": (n_y, 1)}
     return {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
 
 
@@ -73,7 +74,7 @@ def test_lstm_cell_forward_equations_and_cache(rng):
     a_want = ot * np.tanh(c_want)
     want = (a_want, c_want, a_prev, c_prev, ft, it, cct, ot, xt)
     assert len(cache) == 10 and cache[9] is p
-    for got, ref in zip(cache[:9], want):
+    for got, ref in zip(cache[:9], want, strict=True):
         np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(a_next, a_want, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(c_next, c_want, rtol=1e-12, atol=1e-14)
@@ -130,7 +131,8 @@ def test_rnn_cell_backward_fd(rng):
 
 
 def test_rnn_backward_fd(rng):
-    P = {**rnn_params(rng), "x": rng.standard_normal((N_X, M, T)), "a0": rng.standard_normal((N_A, M))}
+    P = {**rnn_params(rng), "x": rng.standard_normal((N_X, M, T)),
+         "a0": rng.standard_normal((N_A, M))}
     R = rng.standard_normal((N_A, M, T))
     _, _, caches = sw.rnn_forward(P["x"], P["a0"], P)
     grads = sw.rnn_backward(R, caches)
@@ -159,7 +161,8 @@ def test_lstm_cell_backward_fd(rng):
 
 
 def test_lstm_backward_fd(rng):
-    P = {**lstm_params(rng), "x": rng.standard_normal((N_X, M, T)), "a0": rng.standard_normal((N_A, M))}
+    P = {**lstm_params(rng), "x": rng.standard_normal((N_X, M, T)),
+         "a0": rng.standard_normal((N_A, M))}
     R = rng.standard_normal((N_A, M, T))
     _, _, _, caches = sw.lstm_forward(P["x"], P["a0"], P)
     R_in = R.copy()
@@ -286,7 +289,7 @@ def test_converters_round_trip_and_errors(rng):
 def test_adam_matches_torch(names, rng):
     torch = pytest.importorskip("torch")
     shapes = [(4, 3), (4, 1), (2, 4)]
-    params = {n: rng.standard_normal(s) for n, s in zip(names, shapes)}
+    params = {n: rng.standard_normal(s) for n, s in zip(names, shapes, strict=True)}
     tparams = [torch.tensor(params[n].copy(), requires_grad=True) for n in names]
     opt = torch.optim.Adam(tparams, lr=0.02, betas=(0.8, 0.99), eps=1e-7)
     v, s = sw.initialize_adam(params)
@@ -295,13 +298,13 @@ def test_adam_matches_torch(names, rng):
     ids = {n: id(params[n]) for n in names}
     for t in range(1, 6):
         grads = {"d" + n: rng.standard_normal(params[n].shape) for n in names}
-        for n, tp in zip(names, tparams):
+        for n, tp in zip(names, tparams, strict=True):
             tp.grad = torch.tensor(grads["d" + n])
         opt.step()
         out = sw.update_parameters_with_adam(params, grads, v, s, t, learning_rate=0.02,
                                              beta1=0.8, beta2=0.99, epsilon=1e-7)
         assert out[0] is params and out[1] is v and out[2] is s
-        for n, tp in zip(names, tparams):
+        for n, tp in zip(names, tparams, strict=True):
             np.testing.assert_allclose(params[n], tp.detach().numpy(), rtol=1e-12, atol=1e-14)
     assert all(id(params[n]) == ids[n] for n in names)      # updated in place
 
@@ -361,9 +364,11 @@ def test_shape_errors_name_key_expected_and_got(rng):
     p = rnn_params(rng, n_a=5)
     x, a0 = rng.standard_normal((N_X, M, T)), rng.standard_normal((5, M))
     bad = {**p, "Waa": rng.standard_normal((5, 4))}
-    with pytest.raises(ValueError, match=r"^Waa: expected shape \(n_a, n_a\) = \(5, 5\), got \(5, 4\)$"):
+    with pytest.raises(ValueError,
+                       match=r"^Waa: expected shape \(n_a, n_a\) = \(5, 5\), got \(5, 4\)$"):
         sw.rnn_forward(x, a0, bad)
-    with pytest.raises(ValueError, match=r"^Wax: expected shape \(n_a, n_x\) = \(5, 3\), got \(5, 4\)$"):
+    with pytest.raises(ValueError,
+                       match=r"^Wax: expected shape \(n_a, n_x\) = \(5, 3\), got \(5, 4\)$"):
         sw.rnn_cell_forward(x[:, :, 0], a0, {**p, "Wax": np.zeros((5, 4))})
     with pytest.raises(ValueError, match=r"^by: expected shape \(n_y, 1\) = \(2, 1\), got \(2,\)"):
         sw.rnn_forward(x, a0, {**p, "by": np.zeros(2)})
@@ -383,12 +388,14 @@ def test_batch_mismatch_of_a0_is_named(rng):
     x = rng.standard_normal((N_X, M, T))
     a0 = rng.standard_normal((N_A, M + 1))
     for fwd, p in ((sw.rnn_forward, rnn_params(rng)), (sw.lstm_forward, lstm_params(rng))):
-        with pytest.raises(ValueError, match=r"^a0: expected shape \(n_a, m\) = \(4, 2\), got \(4, 3\) "
-                                             r"\(its batch 3 differs from the input's batch 2\)$"):
+        with pytest.raises(ValueError,
+                           match=r"^a0: expected shape \(n_a, m\) = \(4, 2\), got \(4, 3\) "
+                                 r"\(its batch 3 differs from the input's batch 2\)$"):
             fwd(x, a0, p)
     with pytest.raises(ValueError, match=r"^c_prev: expected shape \(n_a, m\) = \(4, 2\)"):
         sw.lstm_cell_forward(x[:, :, 0], a0[:, :M], a0, lstm_params(rng))
-    with pytest.raises(ValueError, match=r"^a0: expected shape \(n_a, m\) = \(4, 2\), got \(3, 2\)$"):
+    with pytest.raises(ValueError,
+                       match=r"^a0: expected shape \(n_a, m\) = \(4, 2\), got \(3, 2\)$"):
         sw.rnn_forward(x, a0[:3, :M], rnn_params(rng))
 
 
@@ -401,7 +408,10 @@ def test_backward_argument_errors(rng):
         sw.rnn_backward(np.zeros((N_A, M, T - 1)), caches)
     with pytest.raises(TypeError, match="^caches: expected the pair"):
         sw.rnn_backward(np.zeros((N_A, M, T)), caches[0])
-    with pytest.raises(TypeError, match="^cache: expected the 10-tuple returned by lstm_cell_forward"):
+    with pytest.raises(ValueError, match="^caches: expected one cell cache per step of x, got 2"):
+        sw.rnn_backward(np.zeros((N_A, M, T)), (caches[0][:2], caches[1]))
+    with pytest.raises(TypeError,
+                       match="^cache: expected the 10-tuple returned by lstm_cell_forward"):
         sw.lstm_cell_backward(a0, a0, caches[0][0])
     with pytest.raises(ValueError, match=r"^da_next: expected shape \(n_a, m\)"):
         sw.rnn_cell_backward(np.zeros((N_A, M + 1)), caches[0][0])
