@@ -1,0 +1,204 @@
+"""The ``bptt`` command: ``train``, ``sample`` and ``bench``.
+
+This is the only module that prints errors and exits. An error a user can cause (a bad flag, a
+missing or unusable corpus, a bad checkpoint, a run folder in the way) is one line on stderr and
+exit status 2; a run that diverges exits 1; a run stopped by SIGINT/SIGTERM saves its checkpoint and
+exits 130/143 (the shell's codes for those signals) after saying how to resume.
+"""
+
+import argparse
+import os
+import shlex
+import sys
+
+from .checkpoint import CheckpointError
+from .data import CorpusError
+from .train import Config, ConfigError, DivergedError, RunError, flag
+
+USER_ERRORS = (ConfigError, CorpusError, CheckpointError, RunError)
+EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
+
+
+class UsageError(Exception):
+    """A bad command line (raised instead of argparse's usage-and-exit)."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------ train
+
+TRAIN_HELP = {
+    "cell": "recurrent cell", "hidden": "hidden units per layer", "layers": "stacked layers",
+    "seq_len": "characters per chunk (truncated BPTT length)",
+    "batch": "parallel streams of text per step", "steps": "total optimizer steps",
+    "lr": "Adam learning rate (constant)", "clip": "max global gradient norm; 0: no clipping",
+    "seed": "seed of the initialisation", "dtype": "float dtype of the model",
+    "checkpoint_every": "write checkpoint.npz every N steps (and at the end)",
+    "val_fraction": "last fraction of the text held out for validation",
+    "eval_every": "validation loss every N steps",
+    "eval_chars": "validate on the first N held-out characters; 0: all of them",
+    "log_every": "a metrics.csv row every N steps",
+}
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a character-level language model",
+                       description="Train a character model; writes checkpoint.npz, metrics.csv "
+                                   "and loss.png into --out.")
+    p.add_argument("corpus", nargs="*", metavar="CORPUS",
+                   help="text files or folders (read recursively); none: the built-in "
+                        "Tiny Shakespeare")
+    p.add_argument("--out", metavar="DIR", default=argparse.SUPPRESS,
+                   help="run folder (default: runs/<corpus name>)")
+    p.add_argument("--resume", action="store_true", default=argparse.SUPPRESS,
+                   help="continue the run in --out from its checkpoint up to --steps in total")
+    types = {int: int, float: float, str: str}
+    for field in Config.__dataclass_fields__.values():
+        if field.name not in TRAIN_HELP:
+            continue
+        default = getattr(Config, field.name)
+        choices = {"cell": ["lstm", "gru", "rnn"], "dtype": ["float32", "float64"]}
+        kwargs = ({"choices": choices[field.name]} if field.name in choices
+                  else {"metavar": "N" if isinstance(default, int) else "F"})
+        p.add_argument(flag(field.name), dest=field.name, type=types[type(default)],
+                       default=argparse.SUPPRESS,
+                       help=f"{TRAIN_HELP[field.name]} (default: {default})", **kwargs)
+    p.set_defaults(handler=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .train import train
+
+    given = {k: v for k, v in vars(args).items() if k not in ("handler", "command")}
+    if not given["corpus"]:
+        del given["corpus"]
+    config = Config(**given)
+    result = train(config, overrides=set(given), log=_say)
+    out = shlex.quote(result.out)
+    if result.interrupted:
+        _say(f"{result.interrupted} at step {result.step} of {result.steps}: checkpoint saved "
+             f"in {out}; continue with: bptt train --out {out} --resume")
+        return EXIT_SIGNAL.get(result.interrupted, 1)
+    val = f"; val loss {result.val[1]:.4f} at step {result.val[0]}" if result.val else ""
+    _say(f"done: {result.step} steps in {out}{val}")
+    _say("sample:")
+    _print_text(result.sample)
+    _say(f"more with: bptt sample {out}")
+    return 0
+
+
+# ------------------------------------------------------------------------------ sample
+
+def _add_sample(sub) -> None:
+    p = sub.add_parser("sample", help="generate text from a trained run",
+                       description="Print generated text (only the text) to stdout.")
+    p.add_argument("path", metavar="RUN_DIR|CHECKPOINT", help="a run folder or a checkpoint.npz")
+    p.add_argument("--length", type=int, default=500, metavar="N",
+                   help="characters to generate (default: 500)")
+    p.add_argument("--temperature", type=float, default=1.0, metavar="F",
+                   help="softmax temperature; 0: greedy (default: 1.0)")
+    p.add_argument("--top-k", type=int, default=None, metavar="K",
+                   help="sample among the K most likely characters (default: all)")
+    p.add_argument("--prime", default="", metavar="TEXT",
+                   help="text the model reads first; printed before the generated text")
+    p.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="seed of the sampling; the same seed gives the same text (default: 0)")
+    p.set_defaults(handler=_sample)
+
+
+def _sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .lm import check_sampling, sample
+    from .train import load_model
+
+    try:
+        check_sampling(args.temperature, args.top_k, args.length)
+    except ValueError as err:
+        raise UsageError(f"bptt sample: {err}") from None
+    if args.seed < 0:
+        raise UsageError(f"bptt sample: --seed: expected an integer >= 0, got {args.seed}")
+    model, vocab, _ = load_model(args.path)
+    missing = vocab.missing(args.prime)
+    if missing:
+        chars = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in missing[:5])
+        raise UsageError(f"bptt sample: --prime: not in the run's vocabulary: {chars}")
+    text = sample(model, vocab, args.length, args.temperature, args.top_k, args.prime,
+                  np.random.default_rng(args.seed))
+    _print_text(text)
+    return 0
+
+
+def _print_text(text: str) -> None:
+    """The text and a newline on stdout, as UTF-8 whatever the locale (any character works)."""
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(encoding="utf-8")
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+# ------------------------------------------------------------------------------ bench
+
+def _bench(argv: list[str]) -> int:
+    """``bptt bench ...``: bptt.bench is imported only here (it may import torch)."""
+    try:
+        from . import bench
+    except ModuleNotFoundError as err:
+        if err.name != "bptt.bench":
+            raise
+        raise UsageError("bptt bench: not available (bptt/bench.py is missing)") from None
+    p = Parser(prog="bptt bench", description="Speed of the engine against a naive loop and, "
+                                              "where installed, torch.")
+    bench.add_arguments(p)
+    return int(bench.run(p.parse_args(argv)) or 0)
+
+
+# ------------------------------------------------------------------------------ main
+
+def build_parser() -> Parser:
+    parser = Parser(prog="bptt", description="Recurrent nets in NumPy with hand-written BPTT.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    _add_train(sub)
+    _add_sample(sub)
+    sub.add_parser("bench", help="speed of the engine (see bptt bench --help)", add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv[:1] == ["bench"]:
+            return _bench(argv[1:])
+        args = build_parser().parse_args(argv)
+        return args.handler(args)
+    except UsageError as err:
+        _say(str(err))
+        return 2
+    except USER_ERRORS as err:
+        _say(f"bptt {argv[0]}: error: {err}")
+        return 2
+    except DivergedError as err:
+        _say(f"bptt {argv[0]}: stopped: {err}")
+        return 1
+    except BrokenPipeError:                     # e.g. `bptt sample RUN | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as err:
+        _say(f"bptt {argv[0] if argv else ''}: error: {err}")
+        return 1
+    except KeyboardInterrupt:
+        _say("bptt: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Corpus, vocabulary and char-rnn style batches with a resumable position.
+
+Legend: T steps (seq_len), B batch (parallel streams), N characters.
+
+The text is cut into B equal streams, one per batch row; step k of an epoch reads columns
+[k*T, (k+1)*T) of every stream, so row b of one chunk continues row b of the previous one and the
+hidden state can be carried over (truncated BPTT). The position is a plain int, the index of the
+next chunk; after the last chunk it wraps to 0, where the carried state is reset.
+"""
+
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from importlib import resources
+
+import numpy as np
+
+BUILTIN = "tinyshakespeare"
+
+
+class CorpusError(ValueError):
+    """A corpus that cannot be used: missing, empty, not UTF-8, or too small for the settings."""
+
+
+def builtin_path() -> str:
+    """Path of the corpus shipped inside the package (Tiny Shakespeare, public domain)."""
+    return str(resources.files("bptt") / "corpus" / f"{BUILTIN}.txt")
+
+
+def corpus_name(paths: Sequence[str]) -> str:
+    """A short name for a run folder: the first path's file name without extension, or
+    ``tinyshakespeare`` for the built-in corpus (no paths)."""
+    if not paths:
+        return BUILTIN
+    base = os.path.basename(os.path.normpath(paths[0]))
+    return os.path.splitext(base)[0] or "corpus"
+
+
+def list_files(paths: Sequence[str]) -> list[str]:
+    """The files named by ``paths``, in the order given; a folder stands for every file below it
+    (recursively, sorted by path, names starting with '.' skipped)."""
+    files = []
+    for path in paths:
+        if os.path.isfile(path):
+            files.append(path)
+        elif os.path.isdir(path):
+            found = []
+            for root, dirs, names in os.walk(path):
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                found += [os.path.join(root, n) for n in names if not n.startswith(".")]
+            if not found:
+                raise CorpusError(f"corpus folder {path} holds no files")
+            files += sorted(found)
+        else:
+            raise CorpusError(f"corpus {path}: no such file or folder")
+    return files
+
+
+def read_corpus(paths: Sequence[str]) -> str:
+    """The text of all files named by ``paths`` (see ``list_files``), decoded as UTF-8 and joined
+    as they are; no paths means the built-in corpus. Raises CorpusError naming the problem."""
+    files = list_files(paths) if paths else [builtin_path()]
+    parts = []
+    for f in files:
+        try:
+            with open(f, "rb") as fh:
+                raw = fh.read()
+        except OSError as err:
+            raise CorpusError(f"corpus {f}: cannot read ({err.strerror or err})") from None
+        try:
+            parts.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise CorpusError(f"corpus {f}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset "
+                              f"{err.start})") from None
+    text = "".join(parts)
+    if not text:
+        raise CorpusError(f"corpus {', '.join(files)}: empty")
+    return text
+
+
+def fingerprint(text: str) -> str:
+    """SHA-256 of the text's UTF-8 bytes (stored in a checkpoint to notice a changed corpus)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+
+
+class Vocab:
+    """The characters of a text, sorted by code point; ids are positions in that order."""
+
+    def __init__(self, chars: str):
+        if len(set(chars)) != len(chars) or list(chars) != sorted(chars):
+            raise ValueError("chars: expected distinct characters sorted by code point")
+        if not chars:
+            raise ValueError("chars: expected at least one character")
+        self.chars = chars
+        self._points = _code_points(chars)
+
+    @classmethod
+    def from_text(cls, text: str) -> "Vocab":
+        return cls("".join(sorted(set(text))))
+
+    @property
+    def size(self) -> int:
+        return len(self.chars)
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def missing(self, text: str) -> str:
+        """The distinct characters of ``text`` not in the vocabulary, in order of appearance."""
+        known = set(self.chars)
+        return "".join(dict.fromkeys(c for c in text if c not in known))
+
+    def encode(self, text: str) -> np.ndarray:
+        """(N,) int64 ids. ValueError naming the first character not in the vocabulary."""
+        points = _code_points(text)
+        ids = np.searchsorted(self._points, points)
+        ok = ids < len(self._points)
+        ok[ok] = self._points[ids[ok]] == points[ok]
+        if not ok.all():
+            c = chr(points[np.argmin(ok)])
+            raise ValueError(f"text: character {c!r} (U+{ord(c):04X}) is not in the vocabulary")
+        return ids.astype(np.int64)
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[i] for i in np.asarray(ids).reshape(-1))
+
+
+def split(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val): val is the last ``val_fraction`` of the text (at least one character)."""
+    n_val = max(1, int(round(len(ids) * val_fraction)))
+    return ids[: len(ids) - n_val], ids[len(ids) - n_val:]
+
+
+class Batches:
+    """Chunks (x, y) of shape (T, B) over B parallel streams; y is x shifted by one character.
+
+    ``n_chunks`` chunks make an epoch; ``get(position)`` returns chunk ``position`` (0-based) and
+    ``next_position`` the one after it, wrapping to 0.
+    """
+
+    def __init__(self, ids: np.ndarray, batch: int, seq_len: int, what: str = "training text"):
+        stream = (len(ids) - 1) // batch                  # characters per stream (inputs)
+        if stream < seq_len:
+            raise CorpusError(f"{what} has {len(ids)} characters, too few for --batch {batch} "
+                              f"streams of --seq-len {seq_len} (needs at least "
+                              f"{batch * seq_len + 1}); use a smaller --batch or --seq-len")
+        self.batch, self.seq_len = batch, seq_len
+        self.n_chunks = stream // seq_len
+        used = self.n_chunks * seq_len
+        streams = np.arange(batch)[:, None] * stream      # (B, 1) start of each stream
+        cols = np.arange(used)[None, :]                   # (1, used)
+        self._x = np.ascontiguousarray(ids[streams + cols].T)       # (used, B)
+        self._y = np.ascontiguousarray(ids[streams + cols + 1].T)   # (used, B)
+
+    def get(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """Chunk ``position``: x (T, B) inputs and y (T, B) targets."""
+        if not 0 <= position < self.n_chunks:
+            raise ValueError(f"position: expected 0 <= position < {self.n_chunks}, got {position}")
+        rows = slice(position * self.seq_len, (position + 1) * self.seq_len)
+        return self._x[rows], self._y[rows]
+
+    def next_position(self, position: int) -> int:
+        return (position + 1) % self.n_chunks
+
+
+def eval_chunks(ids: np.ndarray, batch: int,
+                seq_len: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """All of ``ids`` as (x, y) chunks over ``batch`` streams (fewer if the text is short), each
+    (T, B) with T <= seq_len (the last chunk may be shorter); state carries from chunk to chunk."""
+    batch = max(1, min(batch, len(ids) - 1))
+    stream = (len(ids) - 1) // batch
+    if stream < 1:
+        raise CorpusError(f"validation text has {len(ids)} characters, needs at least 2; "
+                          "raise --val-fraction")
+    starts = np.arange(batch)[:, None] * stream
+    for t0 in range(0, stream, seq_len):
+        cols = np.arange(t0, min(t0 + seq_len, stream))[None, :]
+        yield ids[starts + cols].T, ids[starts + cols + 1].T

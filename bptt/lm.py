@@ -1,0 +1,152 @@
+"""A character-level language model: one-hot input -> stacked RNN/LSTM/GRU -> linear head.
+
+Legend: T steps, B batch, V vocabulary size, H hidden size, L layers.
+
+    X = onehot(x)                (T, B, V)
+    S, state' = rnn(X, state)    (T, B, H)      bptt.RNN / LSTM / GRU with L layers
+    Z = head(S)                  (T*B, V)       bptt.Linear(H, V), logits
+    loss = cross_entropy(Z, y)   mean nats per character
+
+Training is truncated BPTT: the state carried from the previous chunk enters as the initial state
+and no gradient flows back into it (``backward`` is called with no final-state gradient, and the
+initial-state gradient it returns is dropped).
+"""
+
+import numpy as np
+
+from ._checks import as_array, check_shape
+from .layers import GRU, LSTM, RNN
+from .linear import Linear
+from .losses import cross_entropy, cross_entropy_backward
+
+CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+
+
+class CharLM:
+    """Character model over a vocabulary of ``vocab_size`` symbols.
+
+    Parameters are views into the two layers, keyed ``rnn.<torch name>`` and ``head.weight``,
+    ``head.bias``; ``params`` and ``grads`` are dicts with the same keys (for bptt.Adam).
+    """
+
+    def __init__(self, vocab_size: int, cell: str = "lstm", hidden: int = 256, layers: int = 2,
+                 dtype=np.float32, seed: int | None = None):
+        if cell not in CELLS:
+            raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {cell!r}")
+        seeds = np.random.default_rng(seed).integers(0, 2**63, size=2)
+        self.cell, self.vocab_size = cell, int(vocab_size)
+        self.rnn = CELLS[cell](self.vocab_size, hidden, num_layers=layers, dtype=dtype,
+                               seed=int(seeds[0]))
+        self.head = Linear(hidden, self.vocab_size, dtype=dtype, seed=int(seeds[1]))
+        self.dtype = self.rnn.dtype
+        self.params = {f"{k}.{n}": p for k, m in self._parts() for n, p in m.params.items()}
+        self.grads: dict[str, np.ndarray] = {}
+
+    def _parts(self):
+        return (("rnn", self.rnn), ("head", self.head))
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {name: p.copy() for name, p in self.params.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Load arrays keyed as ``params``; checks every name and shape first (ValueError naming
+        the first mismatch), so on error nothing is changed."""
+        for name in state:
+            if name not in self.params:
+                raise ValueError(f"state_dict: unexpected key {name!r}")
+        loaded = {}
+        for name, p in self.params.items():
+            if name not in state:
+                raise ValueError(f"state_dict: missing key {name!r}")
+            loaded[name] = as_array(name, state[name], self.dtype)
+            check_shape(name, loaded[name], p.shape)
+        for name, value in loaded.items():
+            self.params[name][...] = value      # the layers' own arrays
+
+    def _onehot(self, x: np.ndarray) -> np.ndarray:
+        """x: (T, B) ids -> (T, B, V) one-hot in the model's dtype."""
+        X = np.zeros(x.shape + (self.vocab_size,), dtype=self.dtype)
+        np.put_along_axis(X, x[..., None], 1, axis=-1)
+        return X
+
+    def forward(self, x: np.ndarray, state=None):
+        """x: (T, B) ids; state: the recurrent layer's state or None (zeros).
+        Returns logits (T*B, V) and the final state (detached copies)."""
+        out, state = self.rnn.forward(self._onehot(x), state)     # (T, B, H)
+        logits = self.head.forward(out.reshape(-1, out.shape[-1]))  # (T*B, V)
+        return logits, state
+
+    def loss(self, x: np.ndarray, y: np.ndarray, state=None) -> tuple[float, object]:
+        """Mean cross-entropy of targets y (T, B) given inputs x (T, B); no gradients.
+        Returns (loss, final state)."""
+        logits, state = self.forward(x, state)
+        loss, _ = cross_entropy(logits, y.reshape(-1))
+        return loss, state
+
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray, state=None) -> tuple[float, object]:
+        """Forward and truncated backward over one chunk; sets ``self.grads``.
+        Returns (loss, final state) where the state is what the next chunk starts from."""
+        logits, state = self.forward(x, state)
+        loss, cache = cross_entropy(logits, y.reshape(-1))
+        dlogits = cross_entropy_backward(1.0, cache)                # (T*B, V)
+        dout = self.head.backward(dlogits)                          # (T*B, H)
+        self.rnn.backward(dout.reshape(x.shape + (-1,)), None)
+        self.grads = {f"{k}.{n}": g for k, m in self._parts() for n, g in m.grads.items()}
+        return loss, state
+
+
+def next_distribution(logits: np.ndarray, temperature: float, top_k: int | None) -> np.ndarray:
+    """Probabilities (V,) in float64 from one row of logits, after top-k and temperature.
+    temperature 0 puts all mass on the largest logit (the first one on ties)."""
+    z = np.asarray(logits, dtype=np.float64)
+    if temperature == 0:
+        p = np.zeros_like(z)
+        p[np.argmax(z)] = 1.0
+        return p
+    z = z / temperature
+    if top_k is not None and top_k < z.size:
+        cut = np.partition(z, -top_k)[-top_k]
+        z = np.where(z >= cut, z, -np.inf)
+    p = np.exp(z - z.max())
+    return p / p.sum()
+
+
+def check_sampling(temperature: float, top_k: int | None, length: int) -> None:
+    """ValueError naming the option for a negative or non-finite temperature, top-k < 1 or
+    length < 1."""
+    if not np.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"--temperature: expected a finite number >= 0, got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"--top-k: expected an integer >= 1, got {top_k}")
+    if length < 1:
+        raise ValueError(f"--length: expected an integer >= 1, got {length}")
+
+
+def sample(model: CharLM, vocab, length: int, temperature: float = 1.0, top_k: int | None = None,
+           prime: str = "", rng: np.random.Generator | None = None) -> str:
+    """Generate ``length`` characters after ``prime``; returns prime + the new characters.
+
+    The prime is read by the model first (an empty prime starts from a newline if the vocabulary
+    has one, else from its first character; that start is not returned). Each next character is
+    drawn from ``next_distribution``, by inverse CDF with one ``rng.random()`` per character, so
+    the same generator state gives the same text.
+    """
+    check_sampling(temperature, top_k, length)
+    rng = np.random.default_rng() if rng is None else rng
+    missing = vocab.missing(prime)
+    if missing:
+        c = missing[0]
+        raise ValueError(f"--prime: character {c!r} (U+{ord(c):04X}) is not in the vocabulary")
+    start = prime or ("\n" if "\n" in vocab.chars else vocab.chars[0])
+    ids = vocab.encode(start)[:, None]                              # (T, 1)
+    logits, state = model.forward(ids, None)
+    out = []
+    for _ in range(length):
+        p = next_distribution(logits[-1], temperature, top_k)
+        cdf = np.cumsum(p)
+        nxt = min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), p.size - 1)
+        while p[nxt] == 0:                  # never pick a zero-probability symbol
+            nxt -= 1
+        out.append(nxt)
+        logits, state = model.forward(np.array([[nxt]]), state)
+    return prime + vocab.decode(out)
