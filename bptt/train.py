@@ -54,7 +54,7 @@ class Config:
     layers: int = 2            # stacked recurrent layers
     seq_len: int = 64          # characters per chunk: the truncated-BPTT length
     batch: int = 32            # parallel streams of text per step
-    steps: int = 3000          # total optimizer steps; --resume continues up to this
+    steps: int = 4500          # total optimizer steps; --resume continues up to this
     lr: float = 2e-3           # Adam learning rate, constant (no schedule, so resume is exact)
     clip: float = 5.0          # clip the global gradient norm to this; 0: no clipping
     seed: int = 0              # seed of the initialisation and of the run's generator

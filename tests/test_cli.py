@@ -162,6 +162,17 @@ def test_resume_is_bitwise_identical_to_one_run(tmp_path, corpus):
     assert_same_run(tmp_path / "whole", tmp_path / "split")
 
 
+def test_validation_does_not_disturb_training(tmp_path, corpus):
+    for out, extra in (("all", []), ("some", ["--eval-chars", 50])):
+        r = run_cli("train", corpus, *TINY, "--steps", 40, "--out", out, *extra, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    arr_a, _ = load(tmp_path / "all")
+    arr_b, _ = load(tmp_path / "some")
+    assert all(np.array_equal(arr_a[k], arr_b[k]) for k in arr_a)
+    val = [[x["val_loss"] for x in rows(tmp_path / d) if x["val_loss"]] for d in ("all", "some")]
+    assert len(val[0]) == len(val[1]) == 2 and val[0] != val[1]
+
+
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_saves_and_resume_matches(tmp_path, corpus, sig, code):
     flags = [*TINY, "--checkpoint-every", 100000]
