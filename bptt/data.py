@@ -170,13 +170,13 @@ class Batches:
 def eval_chunks(ids: np.ndarray, batch: int,
                 seq_len: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """All of ``ids`` as (x, y) chunks over ``batch`` streams (fewer if the text is short), each
-    (T, B) with T <= seq_len (the last chunk may be shorter); state carries from chunk to chunk."""
+    (T, B) with T <= seq_len (the last chunk may be shorter); state carries from chunk to chunk.
+    Raises CorpusError at once (not when iterated) if there are fewer than 2 characters."""
+    if len(ids) < 2:
+        raise CorpusError(f"the validation text has {len(ids)} character(s), needs at least 2; "
+                          "raise --val-fraction")
     batch = max(1, min(batch, len(ids) - 1))
     stream = (len(ids) - 1) // batch
-    if stream < 1:
-        raise CorpusError(f"validation text has {len(ids)} characters, needs at least 2; "
-                          "raise --val-fraction")
-    starts = np.arange(batch)[:, None] * stream
-    for t0 in range(0, stream, seq_len):
-        cols = np.arange(t0, min(t0 + seq_len, stream))[None, :]
-        yield ids[starts + cols].T, ids[starts + cols + 1].T
+    starts = np.arange(batch)[:, None] * stream                    # (B, 1)
+    spans = [np.arange(t0, min(t0 + seq_len, stream))[None, :] for t0 in range(0, stream, seq_len)]
+    return ((ids[starts + cols].T, ids[starts + cols + 1].T) for cols in spans)

@@ -285,7 +285,7 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
             raise ckpt.CheckpointError(f"{path}: bad vocabulary in checkpoint ({err})") from None
     train_ids, val_ids = split(vocab.encode(text), cfg.val_fraction)
     batches = Batches(train_ids, cfg.batch, cfg.seq_len)
-    eval_chunks(val_ids, cfg.batch, cfg.seq_len)         # checks the held-out text is usable
+    eval_chunks(val_ids, cfg.batch, cfg.seq_len)         # raises if the held-out text is unusable
     rng = np.random.default_rng(cfg.seed)
     model = CharLM(vocab.size, cfg.cell, cfg.hidden, cfg.layers, np.dtype(cfg.dtype),
                    seed=int(rng.integers(0, 2**63)))

@@ -241,6 +241,7 @@ TRAIN_FLAGS = [
     (["--dtype", "float16"], "--dtype"),
     (["--seed", "-1"], "--seed"), (["--bogus"], "--bogus"), (["--batch", "4000"], "--batch"),
     (["--hidden", "2.5"], "--hidden"), (["--eval-every", "0"], "--eval-every"),
+    (["--val-fraction", "0.0001"], "--val-fraction"), (["--val-fraction", "0.999"], "--batch"),
 ]
 
 

@@ -101,3 +101,5 @@ def test_eval_chunks_cover_every_stream_once():
     assert x.shape == (25, 4) and chunks[-1][0].shape == (1, 4)
     assert np.array_equal(x.T.reshape(-1), ids[:100]) and np.array_equal(y, x + 1)
     assert list(data.eval_chunks(np.arange(3), batch=8, seq_len=4))[0][0].shape == (1, 2)
+    with pytest.raises(CorpusError, match="--val-fraction"):
+        data.eval_chunks(np.arange(1), batch=4, seq_len=8)        # raised before iterating
