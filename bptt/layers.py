@@ -155,17 +155,18 @@ class Recurrent:
     def __call__(self, x, state=None):
         return self.forward(x, state)
 
-    def _projection(self, inp2, k, sfx, work):
-        """All steps' input projections as one GEMM, plus the biases: (T*B, in) -> (T, B, G, H)."""
-        W_ih = self.params[f"weight_ih_l{k}{sfx}"]
-        P = work("P", (inp2.shape[0], W_ih.shape[0]))
-        np.matmul(inp2, W_ih.T, out=P)
-        if self.bias:
-            b = self.params[f"bias_ih_l{k}{sfx}"] + self.params[f"bias_hh_l{k}{sfx}"]
-            if self.kind == "GRU":   # b_hn stays inside r * (W_hn h + b_hn)
-                b[2 * self.hidden_size:] = self.params[f"bias_ih_l{k}{sfx}"][2 * self.hidden_size:]
-            P += b
-        return P
+    def _weights(self, k, sfx):
+        """W_ih, W_hh and the biases the loops fold into the input projection."""
+        W_ih, W_hh = self.params[f"weight_ih_l{k}{sfx}"], self.params[f"weight_hh_l{k}{sfx}"]
+        if not self.bias:
+            return W_ih, W_hh, None, None
+        b_ih, b_hh = self.params[f"bias_ih_l{k}{sfx}"], self.params[f"bias_hh_l{k}{sfx}"]
+        if self.kind != "GRU":
+            return W_ih, W_hh, b_ih + b_hh, None
+        H = self.hidden_size                    # b_hn stays inside r * (W_hn h + b_hn)
+        bias = b_ih.copy()
+        bias[: 2 * H] += b_hh[: 2 * H]
+        return W_ih, W_hh, bias, b_hh[2 * H:]
 
     def forward(self, x, state=None):
         """x: (T, B, I) or (B, T, I) if batch_first; state: h (L*D, B, H), for LSTM (h, c); None
@@ -175,31 +176,33 @@ class Recurrent:
         H, D = self.hidden_size, self.num_directions
         state0 = self._check_state(state, B)
         finals = [np.empty(self._state_shape(B), self.dtype) for _ in state0]
-        inp, layers = x, []
+        X, layers = x.reshape(T * B, -1).T, []                  # (I, T*B), features first
         for k in range(self.num_layers):
-            inp2 = inp.reshape(T * B, -1)
-            dirs, outs = [], []
+            Y = self._buffer((k, "out"))("Y", (D * H, T * B))   # this layer's outputs
+            dirs = []
             for d, sfx in enumerate(self._suffixes()):
-                work = self._buffer((k, d))
-                P = self._projection(inp2, k, sfx, work).reshape(T, B, self.gates, H)
-                W_hh = self.params[f"weight_hh_l{k}{sfx}"]
-                reverse, j = d == 1, k * D + d
+                work, reverse, j = self._buffer((k, d)), d == 1, k * D + d
+                W_ih, W_hh, bias, b_hn = self._weights(k, sfx)
+                h0 = state0[0][j].T
                 if self.kind == "LSTM":
-                    S, c_n, cache = loops.lstm_forward(P, W_hh, state0[0][j], state0[1][j], reverse, work)
-                    finals[1][j] = c_n
+                    S, c_n, cache = loops.lstm_forward(X, W_ih, W_hh, bias, h0, state0[1][j].T,
+                                                       reverse, work)
+                    finals[1][j] = c_n.T
                 elif self.kind == "GRU":
-                    b_hn = self.params[f"bias_hh_l{k}{sfx}"][2 * H:] if self.bias else None
-                    S, cache = loops.gru_forward(P, W_hh, b_hn, state0[0][j], reverse, work)
+                    S, cache = loops.gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work)
                 else:
-                    S, cache = loops.rnn_forward(P, W_hh, state0[0][j], reverse, self.nonlinearity)
-                finals[0][j] = loops.final(S, reverse)
-                outs.append(loops.outputs(S, reverse))
+                    S, cache = loops.rnn_forward(X, W_ih, W_hh, bias, h0, reverse, work,
+                                                 self.nonlinearity)
+                finals[0][j] = loops.final(S, reverse).T
+                np.copyto(Y[d * H:(d + 1) * H].reshape(H, T, B),
+                          loops.outputs(S, reverse).transpose(1, 0, 2))
                 dirs.append(cache)
-            layers.append((inp, dirs))
-            inp = outs[0] if D == 1 else np.concatenate(outs, axis=2)
-        self._cache = (layers, B, T)
-        out = inp.transpose(1, 0, 2) if self.batch_first else inp
-        return out, self._pack(tuple(finals))
+            layers.append((X, Y, dirs))
+            X = Y
+        self._cache = (layers, [s.copy() for s in state0], B, T)
+        Y3 = X.reshape(D * H, T, B)
+        out = Y3.transpose(2, 1, 0) if self.batch_first else Y3.transpose(1, 2, 0)
+        return np.ascontiguousarray(out), self._pack(tuple(finals))
 
     # ------------------------------------------------------------------ backward
 
@@ -209,49 +212,61 @@ class Recurrent:
         sets ``self.grads``."""
         if self._cache is None:
             raise RuntimeError("backward: call forward first (there is no forward to differentiate)")
-        layers, B, T = self._cache
+        layers, state0, B, T = self._cache
         H, D = self.hidden_size, self.num_directions
         out_shape = (B, T, D * H) if self.batch_first else (T, B, D * H)
         dout = as_array("dout", dout, self.dtype, ndim=3, what="(the shape of the last output)")
         check_shape("dout", dout, out_shape)
-        if self.batch_first:
-            dout = dout.transpose(1, 0, 2)
         dfinal = self._check_state(dstate, B, name="dstate")
         dstate0 = [np.empty(self._state_shape(B), self.dtype) for _ in dfinal]
+        # (T, D*H, B): per step a contiguous (features, batch) block
+        dY = np.ascontiguousarray(dout.transpose(1, 2, 0) if self.batch_first else dout.transpose(0, 2, 1))
         grads = {}
-        dY = dout
         for k in reversed(range(self.num_layers)):
-            inp, dirs = layers[k]
-            inp2 = inp.reshape(T * B, -1)
-            dinp = None
+            X, Y, dirs = layers[k]
+            dX = None
             for d, sfx in enumerate(self._suffixes()):
                 work, cache, j = self._buffer((k, d)), dirs[d], k * D + d
-                W_hh = self.params[f"weight_hh_l{k}{sfx}"]
-                W_ih = self.params[f"weight_ih_l{k}{sfx}"]
-                dY_d = dY[:, :, d * H:(d + 1) * H]
+                W_ih, W_hh = self.params[f"weight_ih_l{k}{sfx}"], self.params[f"weight_hh_l{k}{sfx}"]
+                W_hhT = np.ascontiguousarray(W_hh.T)
+                dY_d, dh_n = dY[:, d * H:(d + 1) * H], dfinal[0][j].T
                 if self.kind == "LSTM":
-                    dGI, dGH, dh0, dc0 = loops.lstm_backward(dY_d, dfinal[0][j], dfinal[1][j],
-                                                             cache, W_hh, work)
-                    dstate0[1][j] = dc0
+                    dGI, dGH, dh0, dc0 = loops.lstm_backward(dY_d, dh_n, dfinal[1][j].T, cache,
+                                                             W_hhT, work)
+                    dstate0[1][j] = dc0.T
                 elif self.kind == "GRU":
-                    dGI, dGH, dh0 = loops.gru_backward(dY_d, dfinal[0][j], cache, W_hh, work)
+                    dGI, dGH, dh0 = loops.gru_backward(dY_d, dh_n, cache, W_hhT, work)
                 else:
-                    dGI, dGH, dh0 = loops.rnn_backward(dY_d, dfinal[0][j], cache, W_hh, work)
-                dstate0[0][j] = dh0
-                prev = loops.previous(cache["S"], cache["reverse"]).reshape(T * B, H)
-                grads[f"weight_ih_l{k}{sfx}"] = dGI.T @ inp2
-                grads[f"weight_hh_l{k}{sfx}"] = dGH.T @ prev
+                    dGI, dGH, dh0 = loops.rnn_backward(dY_d, dh_n, cache, W_hhT, work)
+                dstate0[0][j] = dh0.T
+                grads[f"weight_ih_l{k}{sfx}"] = dGI @ X.T
+                grads[f"weight_hh_l{k}{sfx}"] = self._weight_hh_grad(dGH, Y[d * H:(d + 1) * H],
+                                                                     state0[0][j], d == 1)
                 if self.bias:
-                    grads[f"bias_ih_l{k}{sfx}"] = dGI.sum(axis=0)
-                    grads[f"bias_hh_l{k}{sfx}"] = dGH.sum(axis=0)
-                if dinp is None:
-                    dinp = dGI @ W_ih
-                else:
-                    dinp += dGI @ W_ih
-            dY = dinp.reshape(T, B, -1)
+                    grads[f"bias_ih_l{k}{sfx}"] = dGI.sum(axis=1)
+                    grads[f"bias_hh_l{k}{sfx}"] = dGH.sum(axis=1)
+                if k == 0:          # (T*B, I): the layout of x
+                    part = dGI.T @ W_ih
+                else:               # (D*H, T*B): the layout of the layer below's outputs
+                    part = W_ih.T @ dGI
+                dX = part if dX is None else np.add(dX, part, out=dX)
+            if k > 0:
+                dY = np.ascontiguousarray(dX.reshape(-1, T, B).transpose(1, 0, 2))
         self.grads = {name: grads[name] for name in self.params}
-        dx = dY.transpose(1, 0, 2) if self.batch_first else dY
+        dx = dX.reshape(T, B, -1)
+        dx = dx.transpose(1, 0, 2) if self.batch_first else dx
         return dx, self._pack(tuple(dstate0))
+
+    @staticmethod
+    def _weight_hh_grad(dG, Y, h0, reverse):
+        """sum over steps of dG_t h_{t-1}^T as GEMMs on the layer's outputs, shifted by a step.
+
+        dG: (GH, T*B); Y: (H, T*B) this direction's outputs; h0: (B, H) its initial state.
+        """
+        B = h0.shape[0]
+        if reverse:         # step t read the output of step t + 1; the last step read h0
+            return dG[:, :-B] @ Y[:, B:].T + dG[:, -B:] @ h0
+        return dG[:, B:] @ Y[:, :-B].T + dG[:, :B] @ h0
 
     def __repr__(self):
         extra = f", nonlinearity={self.nonlinearity!r}" if self.kind == "RNN" else ""

@@ -1,19 +1,24 @@
 """Time loops of the engine: one direction of one layer, forward and backward.
 
-Legend: T steps, B batch, H hidden, G gates (RNN 1, LSTM 4, GRU 3).
+Legend: T steps, B batch, I input features, H hidden, G gates (RNN 1, LSTM 4, GRU 3).
 
-Each forward loop receives the input projections of all steps, computed by the caller as one GEMM
-(``P = X @ W_ih.T + biases``, (T, B, G, H)), and per step does one GEMM ``h @ W_hh.T`` plus the cell's
-element-wise work, in place, into buffers allocated once. Each backward loop first computes the
-cell's derivative factors for the whole sequence at once, then per step does one GEMM ``dG @ W_hh``
-and a few products; the weight gradients are left to the caller as single GEMMs over all steps.
+Layout. Inside the engine every array is features first, then batch (the course's (n_a, m)):
+per-step buffers are time-major with contiguous (G, H, B) blocks, so the recurrent product is
+``W_hh @ h`` (GH, H) x (H, B), the faster GEMM form, and the element-wise work of a step runs
+over contiguous memory. The big GEMMs over all steps use feature-major matrices (features,
+T*B): the inputs ``X`` (I, T*B), and the gate gradients, transposed once after the backward loop.
 
-States live in a buffer S of shape (T + 1, B, H). Forward in time, S[0] is the initial state and
-S[t + 1] the state after x[t]; in reverse (the second direction of a bidirectional layer) S[T] is the
-initial state and S[t] the state after x[t]. ``outputs`` and ``previous`` below give the two
-(T, B, H) views: the state each step wrote and the one it read.
+Forward. ``project`` computes the input projections of all T steps as one GEMM plus the
+biases; each step then does one GEMM and the cell's element-wise work, in place. Backward. The
+cell's derivative factors are computed for the whole sequence at once; each step does one GEMM
+``W_hh.T @ dG`` and a few products; the gate gradients go back to the caller as feature-major
+matrices, so that each weight gradient is one GEMM there.
 
-The loops keep no state: what backward needs goes out in a cache dict and comes back in.
+States live in S (T + 1, H, B). Forward in time S[0] is the initial state and S[t + 1] the state
+after x[t]; in reverse (the second direction of a bidirectional layer) S[T] is the initial state
+and S[t] the state after x[t]. The loops keep no state: what backward needs goes out in a cache
+dict. Scratch buffers come from ``work(name, shape)``, reused across calls of the same shape;
+nothing handed to a user lives in them.
 """
 
 import numpy as np
@@ -29,159 +34,185 @@ def steps(T: int, reverse: bool) -> list[tuple[int, int, int]]:
 
 
 def outputs(S: np.ndarray, reverse: bool) -> np.ndarray:
-    """(T, B, H) view of the states written by steps 0..T-1, in time order."""
+    """(T, H, B) view of the states written by steps 0..T-1, in time order."""
     return S[:-1] if reverse else S[1:]
 
 
 def previous(S: np.ndarray, reverse: bool) -> np.ndarray:
-    """(T, B, H) view of the state each step 0..T-1 read."""
+    """(T, H, B) view of the state each step 0..T-1 read."""
     return S[1:] if reverse else S[:-1]
 
 
-def _initial(S: np.ndarray, reverse: bool) -> np.ndarray:
+def initial(S: np.ndarray, reverse: bool) -> np.ndarray:
+    """(H, B) the state before the first step of the direction."""
     return S[-1] if reverse else S[0]
 
 
 def final(S: np.ndarray, reverse: bool) -> np.ndarray:
-    """(B, H) the state after the last step of the direction."""
+    """(H, B) the state after the last step of the direction."""
     return S[0] if reverse else S[-1]
 
 
-def _flat(a: np.ndarray) -> np.ndarray:
-    """(T, B, G, H) -> (T*B, G*H) view."""
-    return a.reshape(a.shape[0] * a.shape[1], -1)
+def project(X: np.ndarray, W_ih: np.ndarray, bias, scratch: np.ndarray, A: np.ndarray) -> None:
+    """A (T, G, H, B) = W_ih @ X + bias for all steps: one GEMM into ``scratch`` (GH, T*B), then
+    one pass that adds the bias and rearranges to per-step blocks. X: (I, T*B); bias: (GH,) or None."""
+    T, G, H, B = A.shape
+    P = scratch.reshape(-1)[: G * H * T * B].reshape(G * H, T * B)
+    np.dot(W_ih, X, P)
+    P3 = P.reshape(G * H, T, B).transpose(1, 0, 2)                       # (T, GH, B) view
+    A3 = A.reshape(T, G * H, B)
+    if bias is None:
+        np.copyto(A3, P3)
+    else:
+        np.add(P3, bias[:, None], A3)
+
+
+def feature_major(dG: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """(T, G, H, B) per-step blocks -> (GH, T*B) matrix in ``out``'s memory (one copy pass)."""
+    T, G, H, B = dG.shape
+    M = out.reshape(-1)[: G * H * T * B].reshape(G * H, T * B)
+    np.copyto(M.reshape(G * H, T, B), dG.reshape(T, G * H, B).transpose(1, 0, 2))
+    return M
+
+
+def _start(dY, dh_final, t, dh):
+    np.add(dY[t], dh_final, dh)
 
 
 # ----------------------------------------------------------------------------------------- RNN
 
-def rnn_forward(P, W_hh, h0, reverse, nonlinearity="tanh"):
-    """P: (T, B, 1, H) input projections with both biases. Returns S (T+1, B, H) and the cache."""
-    T, B, _, H = P.shape
-    S = np.empty((T + 1, B, H), dtype=P.dtype)
-    _initial(S, reverse)[...] = h0
-    W_hhT = W_hh.T
+def rnn_forward(X, W_ih, W_hh, bias, h0, reverse, work, nonlinearity="tanh"):
+    """X: (I, T*B); bias: b_ih + b_hh or None; h0: (H, B). Returns S (T+1, H, B) and the cache."""
+    H, T = W_hh.shape[1], X.shape[1] // h0.shape[1]
+    B = h0.shape[1]
+    F = work("F", (T, 1, H, B))                # projections now, derivative factors in backward
+    project(X, W_ih, bias, work("P", (H, T * B)), F)
+    S = work("S", (T + 1, H, B))
+    initial(S, reverse)[...] = h0
     for t, p, c in steps(T, reverse):
         h = S[c]
-        np.matmul(S[p], W_hhT, out=h)
-        np.add(h, P[t, :, 0], out=h)
+        np.dot(W_hh, S[p], h)
+        np.add(h, F[t, 0], h)
         rnn.forward(h, h, nonlinearity)
-    return S, {"S": S, "reverse": reverse, "nonlinearity": nonlinearity}
+    return S, {"S": S, "F": F, "reverse": reverse, "nonlinearity": nonlinearity}
 
 
-def rnn_backward(dout, dh_final, cache, W_hh, work):
-    """dout: (T, B, H) dL/d outputs; dh_final: (B, H) dL/d final state.
+def rnn_backward(dY, dh_final, cache, W_hhT, work):
+    """dY: (T, H, B) dL/d outputs; dh_final: (H, B).
 
-    Returns dG (T*B, H) for W_ih and b_ih, dG again for W_hh and b_hh, and dL/dh0 (B, H).
+    Returns dG (H, T*B) (for W_ih, W_hh and both biases) twice, and dL/dh0 (H, B).
     """
-    S, reverse = cache["S"], cache["reverse"]
-    T, B, H = dout.shape
-    F = rnn.backward_factor(outputs(S, reverse), cache["nonlinearity"])    # (T, B, H)
-    dG = work("dG", (T, B, H))
-    dh = np.empty((B, H), dtype=dout.dtype)
+    S, F, reverse = cache["S"], cache["F"], cache["reverse"]
+    T, H, B = dY.shape
+    np.copyto(F[:, 0], rnn.backward_factor(outputs(S, reverse), cache["nonlinearity"]))
+    dG = F                                      # dL/da overwrites the factors step by step
+    dh = work("dh", (H, B))
     last = None
     for t, _, _ in reversed(steps(T, reverse)):
         if last is None:
-            np.add(dout[t], dh_final, out=dh)
+            _start(dY, dh_final, t, dh)
         else:
-            np.matmul(dG[last], W_hh, out=dh)
-            np.add(dh, dout[t], out=dh)
-        rnn.backward(dh, F[t], dG[t])
+            np.dot(W_hhT, dG[last, 0], dh)
+            np.add(dh, dY[t], dh)
+        rnn.backward(dh, F[t, 0], dG[t, 0])
         last = t
-    dG2 = _flat(dG)
-    return dG2, dG2, dG[last] @ W_hh
+    dh0 = W_hhT @ dG[last, 0]
+    M = feature_major(dG, work("P", (H, T * B)))
+    return M, M, dh0
 
 
 # ---------------------------------------------------------------------------------------- LSTM
 
-def lstm_forward(P, W_hh, h0, c0, reverse, work):
-    """P: (T, B, 4, H) input projections with both biases, overwritten with the gate activations.
+def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work):
+    """X: (I, T*B); bias: b_ih + b_hh or None; h0, c0: (H, B).
 
-    Returns S (T+1, B, H), the final cell state (B, H) and the cache.
+    Returns S (T+1, H, B), the final cell state (H, B) (a view: copy it) and the cache.
     """
-    T, B, _, H = P.shape
-    S = np.empty((T + 1, B, H), dtype=P.dtype)
-    C = work("C", (T + 1, B, H))
-    TC = work("TC", (T, B, H))
-    _initial(S, reverse)[...] = h0
-    _initial(C, reverse)[...] = c0
-    rec = np.empty((B, 4, H), dtype=P.dtype)
-    rec2 = rec.reshape(B, 4 * H)
-    W_hhT = W_hh.T
+    H, B = W_hh.shape[1], h0.shape[1]
+    T = X.shape[1] // B
+    A = work("A", (T, 4, H, B))                # pre-activations, then the gate activations
+    F = work("F", (T, 5, H, B))                # scratch, then tanh(c) in F[:, 4], then factors
+    project(X, W_ih, bias, F, A)
+    S = work("S", (T + 1, H, B))
+    C = work("C", (T + 1, H, B))
+    rec = work("rec", (4, H, B))
+    rec2 = rec.reshape(4 * H, B)
+    initial(S, reverse)[...] = h0
+    initial(C, reverse)[...] = c0
     for t, p, c in steps(T, reverse):
-        a = P[t]
-        np.matmul(S[p], W_hhT, out=rec2)
-        np.add(a, rec, out=a)
-        lstm.forward(a, C[p], C[c], TC[t], S[c])
-    cache = {"S": S, "C": C, "TC": TC, "A": P, "reverse": reverse}
-    return S, final(C, reverse).copy(), cache
+        a = A[t]
+        np.dot(W_hh, S[p], rec2)
+        np.add(a, rec, a)
+        lstm.forward(a, C[p], C[c], F[t, 4], S[c])
+    return S, final(C, reverse), {"A": A, "F": F, "C": C, "reverse": reverse}
 
 
-def lstm_backward(dout, dh_final, dc_final, cache, W_hh, work):
-    """Returns dA (T*B, 4H) (for both weight matrices and biases), dL/dh0, dL/dc0."""
-    A, C, TC, reverse = cache["A"], cache["C"], cache["TC"], cache["reverse"]
-    T, B, H = dout.shape
-    F = lstm.backward_factors(A, previous(C, reverse), TC)                 # (T, B, 5, H)
-    dA = work("dA", (T, B, 4, H))
-    dA2 = dA.reshape(T, B, 4 * H)
-    dh = np.empty((B, H), dtype=dout.dtype)
-    dc = np.array(dc_final, dtype=dout.dtype)
+def lstm_backward(dY, dh_final, dc_final, cache, W_hhT, work):
+    """Returns dA (4H, T*B) (for both weight matrices and biases) twice, dL/dh0 and dL/dc0."""
+    A, F, C, reverse = cache["A"], cache["F"], cache["C"], cache["reverse"]
+    T, H, B = dY.shape
+    lstm.backward_factors(A, previous(C, reverse), F[:, 4], out=F)       # (T, 5, H, B)
+    dA = F[:, :4]                               # dL/da overwrites the factors step by step
+    dh = work("dh", (H, B))
+    dc = work("dc", (H, B))
+    dc[...] = dc_final
     last = None
     for t, _, _ in reversed(steps(T, reverse)):
         if last is None:
-            np.add(dout[t], dh_final, out=dh)
+            _start(dY, dh_final, t, dh)
         else:
-            np.matmul(dA2[last], W_hh, out=dh)
-            np.add(dh, dout[t], out=dh)
-        lstm.backward(dh, dc, F[t], A[t, :, 1], dA[t])
+            np.dot(W_hhT, dA[last].reshape(4 * H, B), dh)
+            np.add(dh, dY[t], dh)
+        lstm.backward(dh, dc, F[t], A[t, 1], dA[t])
         last = t
-    flat = _flat(dA)
-    return flat, flat, dA2[last] @ W_hh, dc
+    dh0 = W_hhT @ dA[last].reshape(4 * H, B)
+    M = feature_major(dA, A)                    # the activations are no longer needed
+    return M, M, dh0, dc.copy()
 
 
 # ----------------------------------------------------------------------------------------- GRU
 
-def gru_forward(P, W_hh, b_hn, h0, reverse, work):
-    """P: (T, B, 3, H) input projections (with b_ih and the r, z parts of b_hh), overwritten
-    with the gate activations. b_hn: (H,) or None, the n part of b_hh, which r multiplies.
-
-    Returns S (T+1, B, H) and the cache.
-    """
-    T, B, _, H = P.shape
-    S = np.empty((T + 1, B, H), dtype=P.dtype)
-    GH = work("GH", (T, B, 3, H))
-    GH2 = GH.reshape(T, B, 3 * H)
-    _initial(S, reverse)[...] = h0
-    W_hhT = W_hh.T
+def gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work):
+    """X: (I, T*B); bias: b_ih plus the r, z parts of b_hh, or None; b_hn: (H,) the n part of
+    b_hh, which r multiplies, or None; h0: (H, B). Returns S (T+1, H, B) and the cache."""
+    H, B = W_hh.shape[1], h0.shape[1]
+    T = X.shape[1] // B
+    A = work("A", (T, 3, H, B))                # input projections, then the gate activations
+    F = work("F", (T, 4, H, B))                # scratch, then the derivative factors
+    project(X, W_ih, bias, F, A)
+    GH = work("GH", (T, 3, H, B))              # hidden projections W_hh h + b_hh
+    S = work("S", (T + 1, H, B))
+    initial(S, reverse)[...] = h0
+    b_hn = None if b_hn is None else b_hn[:, None]
     for t, p, c in steps(T, reverse):
         gh = GH[t]
-        np.matmul(S[p], W_hhT, out=GH2[t])
+        np.dot(W_hh, S[p], gh.reshape(3 * H, B))
         if b_hn is not None:
-            np.add(gh[:, 2], b_hn, out=gh[:, 2])
-        gru.forward(P[t], gh, S[p], S[c])
-    return S, {"S": S, "GH": GH, "A": P, "reverse": reverse}
+            np.add(gh[2], b_hn, gh[2])
+        gru.forward(A[t], gh, S[p], S[c])
+    return S, {"S": S, "A": A, "F": F, "GH": GH, "reverse": reverse}
 
 
-def gru_backward(dout, dh_final, cache, W_hh, work):
-    """Returns dGI (T*B, 3H) for W_ih and b_ih, dGH (T*B, 3H) for W_hh and b_hh, and dL/dh0."""
-    S, GH, A, reverse = cache["S"], cache["GH"], cache["A"], cache["reverse"]
-    T, B, H = dout.shape
-    F = gru.backward_factors(A, GH[:, :, 2], previous(S, reverse))        # (T, B, 4, H)
-    dGH = work("dGH", (T, B, 3, H))
-    dGI = work("dGI", (T, B, 3, H))
-    dGH2 = dGH.reshape(T, B, 3 * H)
-    dh = np.empty((B, H), dtype=dout.dtype)
-    direct = np.empty((B, H), dtype=dout.dtype)
+def gru_backward(dY, dh_final, cache, W_hhT, work):
+    """Returns dGI (3H, T*B) for W_ih and b_ih, dGH (3H, T*B) for W_hh and b_hh, and dL/dh0."""
+    S, A, F, GH, reverse = cache["S"], cache["A"], cache["F"], cache["GH"], cache["reverse"]
+    T, H, B = dY.shape
+    gru.backward_factors(A, GH[:, 2], previous(S, reverse), out=F)       # (T, 4, H, B)
+    dGH = work("dGH", (T, 3, H, B))
+    dh = work("dh", (H, B))
+    direct = work("direct", (H, B))
     last = None
     for t, _, _ in reversed(steps(T, reverse)):
         if last is None:
-            np.add(dout[t], dh_final, out=dh)
+            _start(dY, dh_final, t, dh)
         else:
-            np.matmul(dGH2[last], W_hh, out=dh)
-            np.add(dh, direct, out=dh)
-            np.add(dh, dout[t], out=dh)
-        gru.backward(dh, F[t], A[t, :, 1], dGH[t], dGI[t, :, 2], direct)
+            np.dot(W_hhT, dGH[last].reshape(3 * H, B), dh)
+            np.add(dh, direct, dh)
+            np.add(dh, dY[t], dh)
+        gru.backward(dh, F[t], A[t, 1], dGH[t], F[t, 2], direct)        # dgi_n into F[:, 2]
         last = t
-    dGI[:, :, :2] = dGH[:, :, :2]
-    dh0 = dGH2[last] @ W_hh
+    dh0 = W_hhT @ dGH[last].reshape(3 * H, B)
     dh0 += direct
-    return _flat(dGI), _flat(dGH), dh0
+    F[:, :2] = dGH[:, :2]                       # F[:, :3] is now dGI: dgi_r = dgh_r, dgi_z = dgh_z
+    dGI = feature_major(F[:, :3], A)
+    return dGI, feature_major(dGH, GH), dh0

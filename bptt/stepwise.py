@@ -5,10 +5,10 @@ size, m batch, T_x steps.
 
     x (n_x, m, T_x)   a0 (n_a, m)   xt (n_x, m)   a_prev, c_prev (n_a, m)
 
-This module is a thin adapter. It checks the arguments, converts the layout (the cells in
-``bptt.cells`` work batch-major on (m, n_a) arrays, with gates stacked as (m, G, n_a)) and the names
-(the course's ``Wf, Wi, Wc, Wo`` become the cell's gate blocks i, f, g, o), and calls the same cell
-code as the engine: no gate equation is written here. Every function returns what the course's
+This module is a thin adapter. It checks the arguments, converts the names (the course's
+``Wf, Wi, Wc, Wo`` become the cell's gate blocks i, f, g, o, stacked as (4, n_a, m)), and calls the
+same cell code as the engine, which works features first like the course: no gate equation is
+written here. Every function returns what the course's
 returns, with the same cache layouts and dict keys (see docs/stepwise.md).
 
 How the sizes are read: ``x`` (or ``xt``) fixes n_x and m, the recurrent weight (``Waa``; ``Wf``
@@ -154,19 +154,19 @@ def sigmoid(x) -> np.ndarray:
 
 def _rnn_step(xt, a_prev, w):
     """One step on checked arrays: xt (n_x, m), a_prev (n_a, m) -> a_next (n_a, m), yt (n_y, m)."""
-    z = xt.T @ w["Wax"].T                          # (m, n_a): batch-major, as the cell expects
-    z += a_prev.T @ w["Waa"].T
-    z += w["ba"].T
-    a_next = rnn.forward(z, z).T                   # in place: z becomes tanh(z); (n_a, m)
+    z = w["Wax"] @ xt                              # (n_a, m): the pre-activation
+    z += w["Waa"] @ a_prev
+    z += w["ba"]
+    a_next = rnn.forward(z, z)                     # in place: z becomes tanh(z)
     return a_next, softmax(w["Wya"] @ a_next + w["by"])
 
 
 def _rnn_step_backward(da_next, a_next, a_prev, xt, w) -> dict:
     """One step's gradients; da_next (n_a, m) is the total dL/da_next."""
-    factor = rnn.backward_factor(a_next.T)         # (m, n_a): 1 - a_next²
-    dz = rnn.backward(da_next.T, factor, np.empty_like(factor))    # (m, n_a): dL/dz
-    return {"dxt": (dz @ w["Wax"]).T, "da_prev": (dz @ w["Waa"]).T,
-            "dWax": dz.T @ xt.T, "dWaa": dz.T @ a_prev.T, "dba": dz.sum(axis=0)[:, None]}
+    factor = rnn.backward_factor(a_next)           # (n_a, m): 1 - a_next²
+    dz = rnn.backward(da_next, factor, np.empty_like(factor))      # (n_a, m): dL/dz
+    return {"dxt": w["Wax"].T @ dz, "da_prev": w["Waa"].T @ dz,
+            "dWax": dz @ xt.T, "dWaa": dz @ a_prev.T, "dba": dz.sum(axis=1, keepdims=True)}
 
 
 def rnn_cell_forward(xt, a_prev, parameters: dict):
@@ -255,12 +255,11 @@ def _lstm_step(xt, a_prev, c_prev, w):
     """One step on checked arrays. Returns a_next, c_next, yt_pred and the gates ft, it, cct, ot."""
     n_a, m = a_prev.shape
     concat = np.concatenate([a_prev, xt])          # (n_a + n_x, m): [a_prev; xt]
-    z = concat.T @ w["W"].T + w["b"].T             # (m, 4 n_a)
-    acts = z.reshape(m, 4, n_a)                    # (m, 4, n_a): blocks i, f, g, o
-    c, tanh_c, h = (np.empty((m, n_a), dtype=z.dtype) for _ in range(3))
-    lstm.forward(acts, c_prev.T, c, tanh_c, h)     # acts now hold the gate activations
-    it, ft, cct, ot = (acts[:, k].T for k in range(4))
-    a_next, c_next = h.T, c.T
+    z = w["W"] @ concat + w["b"]                   # (4 n_a, m)
+    acts = z.reshape(4, n_a, m)                    # (4, n_a, m): blocks i, f, g, o
+    c_next, tanh_c, a_next = (np.empty((n_a, m), dtype=z.dtype) for _ in range(3))
+    lstm.forward(acts, c_prev, c_next, tanh_c, a_next)             # acts now hold the gates
+    it, ft, cct, ot = acts
     return a_next, c_next, softmax(w["Wy"] @ a_next + w["by"]), (ft, it, cct, ot)
 
 
@@ -268,19 +267,19 @@ def _lstm_step_backward(da_next, dc_next, cache, w) -> dict:
     """One step's gradients from checked arrays; the gate blocks come back stacked (4 n_a, .)."""
     a_next, c_next, a_prev, c_prev, ft, it, cct, ot, xt = cache
     n_a, m = a_prev.shape
-    acts = np.stack([it.T, ft.T, cct.T, ot.T], axis=1)            # (m, 4, n_a): i, f, g, o
+    acts = np.stack([it, ft, cct, ot])             # (4, n_a, m): i, f, g, o
     # The course's cache holds c_next but not tanh(c_next): recompute it (same value as forward).
-    tanh_c = np.tanh(np.ascontiguousarray(c_next.T))               # (m, n_a)
-    F = lstm.backward_factors(acts, c_prev.T, tanh_c)              # (m, 5, n_a)
-    dh = np.array(da_next.T, order="C")            # copies: lstm.backward overwrites dh and
-    dc = np.array(dc_next.T, order="C")            # turns dc into dL/dc_prev in place
-    dz = np.empty((m, 4, n_a), dtype=dh.dtype)
-    lstm.backward(dh, dc, F, acts[:, 1], dz)       # dz: dL/d(pre-activations), (m, 4, n_a)
-    dz2 = dz.reshape(m, 4 * n_a)
-    dconcat = dz2 @ w["W"]                         # (m, n_a + n_x)
-    return {"dxt": dconcat[:, n_a:].T, "da_prev": dconcat[:, :n_a].T, "dc_prev": dc.T,
-            "dW": dz2.T @ np.concatenate([a_prev, xt]).T,          # (4 n_a, n_a + n_x)
-            "db": dz2.sum(axis=0)[:, None]}                         # (4 n_a, 1)
+    tanh_c = np.tanh(c_next)                       # (n_a, m)
+    F = lstm.backward_factors(acts, c_prev, tanh_c)                # (5, n_a, m)
+    dh = np.array(da_next, order="C")              # copies: lstm.backward overwrites dh and
+    dc = np.array(dc_next, order="C")              # turns dc into dL/dc_prev in place
+    dz = np.empty((4, n_a, m), dtype=dh.dtype)
+    lstm.backward(dh, dc, F, acts[1], dz)          # dz: dL/d(pre-activations), (4, n_a, m)
+    dz2 = dz.reshape(4 * n_a, m)
+    dconcat = w["W"].T @ dz2                       # (n_a + n_x, m)
+    return {"dxt": dconcat[n_a:], "da_prev": dconcat[:n_a], "dc_prev": dc,
+            "dW": dz2 @ np.concatenate([a_prev, xt]).T,            # (4 n_a, n_a + n_x)
+            "db": dz2.sum(axis=1, keepdims=True)}                   # (4 n_a, 1)
 
 
 def _split_gates(dW, db, n_a: int) -> dict:

@@ -13,7 +13,7 @@ def scaled_tanh(x: np.ndarray, scale, shift, out: np.ndarray) -> np.ndarray:
     """out = scale * tanh(scale * x) + shift.
 
     With scale = shift = ½ this is σ(x); with scale = 1, shift = 0 it is tanh(x). ``scale`` and
-    ``shift`` broadcast against ``x`` (per-gate columns of shape (G, 1) for x of shape (B, G, H)).
+    ``shift`` broadcast against ``x`` (per-gate columns of shape (G, 1, 1) for x of shape (G, H, B)).
     """
     np.multiply(x, scale, out=out)
     np.tanh(out, out=out)

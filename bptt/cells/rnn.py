@@ -1,6 +1,6 @@
 """Vanilla RNN cell (Elman), torch's equation.
 
-    a  = W_ih x + b_ih + W_hh h + b_hh          pre-activation, (B, H)
+    a  = W_ih x + b_ih + W_hh h + b_hh          pre-activation, (H, B)
     h' = tanh(a)   or   relu(a)
 
 Backward: dL/da = dL/dh' * φ'(a), where φ'(a) is read off the output h':
@@ -15,7 +15,7 @@ NONLINEARITIES = ("tanh", "relu")
 
 
 def forward(a: np.ndarray, h: np.ndarray, nonlinearity: str = "tanh") -> np.ndarray:
-    """One step. a: (B, H) pre-activation. Writes h' (B, H) into ``h`` and returns it."""
+    """One step. a: (H, B) pre-activation. Writes h' (H, B) into ``h`` and returns it."""
     if nonlinearity == "tanh":
         return np.tanh(a, out=h)
     return np.maximum(a, 0, out=h)
@@ -32,5 +32,5 @@ def backward_factor(h: np.ndarray, nonlinearity: str = "tanh") -> np.ndarray:
 
 
 def backward(dh: np.ndarray, factor: np.ndarray, da: np.ndarray) -> np.ndarray:
-    """One step. dh: (B, H) total dL/dh'. factor: from backward_factor. Writes dL/da into ``da``."""
+    """One step. dh: (H, B) total dL/dh'. factor: from backward_factor. Writes dL/da into ``da``."""
     return np.multiply(dh, factor, out=da)

@@ -1,0 +1,224 @@
+"""``bptt bench``: the engine's training step against torch and a naive loop, side by side.
+
+One training step = forward over T steps from a zero state + backward to dx and every weight
+gradient (single layer, one direction), on the same weights and data for every implementation. The
+implementations are timed interleaved, repeat after repeat, in one process, so drift and load hit
+all alike; the table gives the median in ms with the spread (min-max) and the ratios. Peak extra
+memory is the high-water mark of the resident set during one step from cold (fresh objects, no
+reused buffers) above what was resident before it (Linux /proc; "-" elsewhere).
+
+    bptt bench                                   # the default grid: 3 cells x B {1, 32} x H {64, 256, 512}
+    bptt bench --cell lstm --hidden 256 --batch 32 --dtype float64 --repeat 20 --json out.json
+"""
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from . import naive
+from .layers import GRU, LSTM, RNN
+
+LAYERS = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse reports the error with the option's name)."""
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+_positive.__name__ = "positive integer"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cell", nargs="+", default=["lstm", "gru", "rnn"], type=str.lower,
+                   choices=["lstm", "gru", "rnn"], help="cell kinds (default: all three)")
+    p.add_argument("--hidden", nargs="+", type=_positive, default=[64, 256, 512], help="hidden sizes")
+    p.add_argument("--batch", nargs="+", type=_positive, default=[1, 32], help="batch sizes")
+    p.add_argument("--seq-len", type=_positive, default=64, help="time steps T (default 64)")
+    p.add_argument("--input-size", type=_positive, default=65, help="input size (default 65)")
+    p.add_argument("--dtype", nargs="+", default=["float32"], choices=["float32", "float64"])
+    p.add_argument("--repeat", type=_positive, default=7, help="timed repeats per implementation")
+    p.add_argument("--threads", type=_positive, default=None,
+                   help="threads for NumPy's BLAS and torch (default: the number of CPUs)")
+    p.add_argument("--no-naive", action="store_true", help="skip the naive loop")
+    p.add_argument("--no-torch", action="store_true", help="skip torch even if it imports")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+
+
+def _memory_kib(key: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def peak_extra_mib(step) -> float | None:
+    """Peak resident memory above the current level while ``step()`` runs, in MiB (Linux only)."""
+    gc.collect()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")                           # resets the high-water mark VmHWM
+    except OSError:
+        return None
+    before = _memory_kib("VmRSS")
+    step()
+    peak = _memory_kib("VmHWM")
+    if before is None or peak is None:
+        return None
+    return max(peak - before, 0) / 1024
+
+
+class Case:
+    """One configuration: the engine, naive and torch steps on the same weights and data."""
+
+    def __init__(self, cell, B, H, T, I, dtype, torch=None, naive_loop=True):
+        self.cell, self.dtype, self.torch = cell, np.dtype(dtype), torch
+        self.layer = LAYERS[cell](I, H, dtype=self.dtype, seed=0)
+        rng = np.random.default_rng(1)
+        self.x = rng.standard_normal((T, B, I)).astype(self.dtype)
+        self.dout = rng.standard_normal((T, B, H)).astype(self.dtype)
+        self.steps = {"bptt": self.engine_step}
+        if naive_loop:
+            self.steps["naive"] = self.naive_step
+        if torch is not None:
+            self.module = self._torch_module(self.layer)
+            self.xt = torch.from_numpy(self.x).requires_grad_()
+            self.doutt = torch.from_numpy(self.dout)
+            self.steps["torch"] = self.torch_step
+
+    def _torch_module(self, layer):
+        torch = self.torch
+        tdtype = torch.float64 if self.dtype == np.float64 else torch.float32
+        m = getattr(torch.nn, self.cell)(layer.input_size, layer.hidden_size, dtype=tdtype)
+        m.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()})
+        return m
+
+    def engine_step(self, layer=None):
+        layer = layer or self.layer
+        out, _ = layer.forward(self.x)
+        layer.backward(self.dout)
+
+    def naive_step(self):
+        naive.STEPS[self.cell](self.layer.params, self.x, self.dout)
+
+    def torch_step(self, module=None):
+        module = module or self.module
+        module.zero_grad(set_to_none=True)
+        self.xt.grad = None
+        out, _ = module(self.xt)
+        out.backward(self.doutt)
+
+    def memory(self):
+        """Peak extra MiB of one step from cold, per implementation (fresh layer and module)."""
+        fresh = {"bptt": lambda: self.engine_step(LAYERS[self.cell](
+            self.layer.input_size, self.layer.hidden_size, dtype=self.dtype, seed=0))}
+        if "torch" in self.steps:
+            module = self._torch_module(self.layer)
+            fresh["torch"] = lambda: self.torch_step(module)
+        if "naive" in self.steps:
+            fresh["naive"] = self.naive_step
+        return {name: peak_extra_mib(step) for name, step in fresh.items()}
+
+
+def time_interleaved(steps: dict, repeat: int, settle: float = 0.02) -> dict:
+    """ms per call of each step function: repeat after repeat, each implementation in turn.
+
+    Before each timed call, the same implementation runs untimed for ``settle`` seconds (at least
+    once): torch's OpenMP threads and OpenBLAS's threads keep spinning for a while after their last
+    parallel region, and this keeps one library's idle spinning out of the other's timed call.
+    """
+    times = {name: [] for name in steps}
+    for _ in range(repeat):
+        for name, step in steps.items():
+            end = time.perf_counter() + settle
+            step()
+            while time.perf_counter() < end:
+                step()
+            t0 = time.perf_counter()
+            step()
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def _fmt(v, spec=".2f"):
+    return "-" if v is None else format(v, spec)
+
+
+def run(args) -> int:
+    threads = args.threads or os.cpu_count() or 1
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch
+        except ImportError:
+            torch = None
+    from threadpoolctl import threadpool_limits
+    limiter = threadpool_limits(limits=threads, user_api="blas")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    print(f"bptt bench: training step = forward over T={args.seq_len} from a zero state + backward "
+          f"to dx and all weight gradients, input size {args.input_size}, 1 layer", file=sys.stderr)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; NumPy {np.__version__} BLAS threads "
+          f"{threads}; torch {torch.__version__ + f' threads {torch.get_num_threads()}' if torch else 'not installed'}; "
+          f"{args.repeat} repeats, median ms (min-max)", file=sys.stderr)
+    header = (f"{'cell':5} {'dtype':7} {'B':>3} {'H':>4} | {'bptt ms':>18} {'torch ms':>18} "
+              f"{'naive ms':>18} | {'/torch':>6} {'/naive':>6} | {'MiB bptt':>8} {'torch':>6} {'naive':>6}")
+    print(header)
+    print("-" * len(header))
+    results = []
+    for dtype in args.dtype:
+        for cell in (c.upper() for c in args.cell):
+            for B in args.batch:
+                for H in args.hidden:
+                    case = Case(cell, B, H, args.seq_len, args.input_size, dtype, torch, not args.no_naive)
+                    times = time_interleaved(case.steps, args.repeat)
+                    memory = case.memory()
+                    med = {k: statistics.median(v) for k, v in times.items()}
+                    row = {"cell": cell, "dtype": dtype, "batch": B, "hidden": H, "seq_len": args.seq_len,
+                           "input_size": args.input_size, "threads": threads,
+                           "ms": med, "ms_min": {k: min(v) for k, v in times.items()},
+                           "ms_max": {k: max(v) for k, v in times.items()}, "peak_mib": memory}
+                    row["ratio_torch"] = med["bptt"] / med["torch"] if "torch" in med else None
+                    row["ratio_naive"] = med["bptt"] / med["naive"] if "naive" in med else None
+                    results.append(row)
+
+                    def cell_ms(name, row=row):
+                        if name not in row["ms"]:
+                            return f"{'-':>18}"
+                        spread = f"({row['ms_min'][name]:.3g}-{row['ms_max'][name]:.3g})"
+                        return f"{row['ms'][name]:>7.3g} {spread:>10}"
+
+                    print(f"{cell:5} {dtype:7} {B:>3} {H:>4} | {cell_ms('bptt')} {cell_ms('torch')} "
+                          f"{cell_ms('naive')} | {_fmt(row['ratio_torch']):>6} {_fmt(row['ratio_naive']):>6} | "
+                          f"{_fmt(memory.get('bptt'), '.1f'):>8} {_fmt(memory.get('torch'), '.1f'):>6} "
+                          f"{_fmt(memory.get('naive'), '.1f'):>6}", flush=True)
+                    del case
+    limiter.restore_original_limits()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="bptt bench", description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""`bptt bench` runs and prints a well-formed table; the naive reference loop is itself exact."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from fd import rel_error
+
+import bptt
+from bptt import naive
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_naive_loop_equals_engine(kind):
+    layer = getattr(bptt, kind)(5, 6, dtype=np.float64, seed=0)
+    rng = np.random.default_rng(0)
+    x, dout = rng.normal(size=(4, 3, 5)), rng.normal(size=(4, 3, 6))
+    out, _ = layer(x)
+    dx, _ = layer.backward(dout)
+    ndx, ngrads = naive.STEPS[kind](layer.params, x, dout)
+    assert rel_error(ndx, dx) < 1e-12
+    for name, g in layer.grads.items():
+        assert rel_error(ngrads[name], g) < 1e-12, name
+
+
+def test_bench_prints_a_table_and_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, "-m", "bptt", "bench", "--cell", "lstm", "gru", "--hidden", "8",
+           "--batch", "1", "2", "--seq-len", "3", "--repeat", "2", "--dtype", "float32", "float64",
+           "--json", str(out)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.strip().splitlines()
+    header, rule, rows = lines[0], lines[1], lines[2:]
+    assert header.split()[:4] == ["cell", "dtype", "B", "H"] and set(rule) == {"-"}
+    assert len(rows) == 2 * 2 * 2                     # dtypes x cells x batches
+    for row in rows:
+        fields = row.split()
+        assert fields[0] in ("LSTM", "GRU") and fields[1] in ("float32", "float64")
+        assert float(fields[5]) > 0                  # bptt ms
+    assert "threads" in run.stderr
+    results = json.loads(out.read_text())
+    assert len(results) == len(rows)
+    for r in results:
+        assert r["ms"]["bptt"] > 0 and r["ms"]["naive"] > 0
+        assert r["ratio_naive"] == pytest.approx(r["ms"]["bptt"] / r["ms"]["naive"])
+
+
+def test_bench_rejects_bad_sizes():
+    run = subprocess.run([sys.executable, "-m", "bptt", "bench", "--hidden", "0"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    assert "--hidden" in run.stderr and "Traceback" not in run.stderr
