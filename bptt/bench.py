@@ -4,8 +4,9 @@ One training step = forward over T steps from a zero state + backward to dx and 
 gradient (single layer, one direction), on the same weights and data for every implementation. The
 implementations are timed interleaved, repeat after repeat, in one process, so drift and load hit
 all alike; the table gives the median in ms with the spread (min-max) and the ratios. Peak extra
-memory is the high-water mark of the resident set during one step from cold (fresh objects, no
-reused buffers) above what was resident before it (Linux /proc; "-" elsewhere).
+memory is the high-water mark of the resident set during one step from cold, above what was
+resident before it, measured for each implementation in a fresh child process whose allocator
+returns every large block to the system (Linux /proc; "-" elsewhere).
 
     bptt bench                                   # the default grid: 3 cells x B {1, 32} x H {64, 256, 512}
     bptt bench --cell lstm --hidden 256 --batch 32 --dtype float64 --repeat 20 --json out.json
@@ -17,6 +18,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 
@@ -52,6 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="threads for NumPy's BLAS and torch (default: the number of CPUs)")
     p.add_argument("--no-naive", action="store_true", help="skip the naive loop")
     p.add_argument("--no-torch", action="store_true", help="skip torch even if it imports")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
 
 
@@ -123,15 +126,33 @@ class Case:
         out.backward(self.doutt)
 
     def memory(self):
-        """Peak extra MiB of one step from cold, per implementation (fresh layer and module)."""
-        fresh = {"bptt": lambda: self.engine_step(LAYERS[self.cell](
-            self.layer.input_size, self.layer.hidden_size, dtype=self.dtype, seed=0))}
-        if "torch" in self.steps:
-            module = self._torch_module(self.layer)
-            fresh["torch"] = lambda: self.torch_step(module)
-        if "naive" in self.steps:
-            fresh["naive"] = self.naive_step
-        return {name: peak_extra_mib(step) for name, step in fresh.items()}
+        """Peak extra MiB of one step per implementation; call it on a case that has not run yet
+        (as memory_in_child does), so that every buffer is allocated inside the measured step."""
+        return {name: peak_extra_mib(step) for name, step in self.steps.items()}
+
+
+def memory_in_child(spec: dict) -> dict:
+    """Case(**spec).memory() in a fresh interpreter, with glibc told to map every block over
+    64 KiB on its own (so freed buffers leave the resident set and each step starts cold)."""
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
+    code = "import json, sys; from bptt.bench import _child; _child(json.loads(sys.argv[1]))"
+    run = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], env=env,
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        return {}
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def _child(spec: dict) -> None:
+    torch = None
+    if spec.pop("torch"):
+        import torch
+
+        torch.set_num_threads(spec["threads"])
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=spec.pop("threads"), user_api="blas"):
+        print(json.dumps(Case(torch=torch, **spec).memory()))
 
 
 def time_interleaved(steps: dict, repeat: int, settle: float = 0.02) -> dict:
@@ -186,7 +207,10 @@ def run(args) -> int:
                 for H in args.hidden:
                     case = Case(cell, B, H, args.seq_len, args.input_size, dtype, torch, not args.no_naive)
                     times = time_interleaved(case.steps, args.repeat)
-                    memory = case.memory()
+                    memory = {} if args.no_memory else memory_in_child(
+                        {"cell": cell, "B": B, "H": H, "T": args.seq_len, "I": args.input_size,
+                         "dtype": dtype, "naive_loop": not args.no_naive, "threads": threads,
+                         "torch": torch is not None})
                     med = {k: statistics.median(v) for k, v in times.items()}
                     row = {"cell": cell, "dtype": dtype, "batch": B, "hidden": H, "seq_len": args.seq_len,
                            "input_size": args.input_size, "threads": threads,

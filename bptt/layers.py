@@ -176,6 +176,7 @@ class Recurrent:
         H, D = self.hidden_size, self.num_directions
         state0 = self._check_state(state, B)
         finals = [np.empty(self._state_shape(B), self.dtype) for _ in state0]
+        out = np.empty((B, T, D * H) if self.batch_first else (T, B, D * H), self.dtype)
         X, layers = x.reshape(T * B, -1).T, []                  # (I, T*B), features first
         for k in range(self.num_layers):
             Y = self._buffer((k, "out"))("Y", (D * H, T * B))   # this layer's outputs
@@ -194,15 +195,16 @@ class Recurrent:
                     S, cache = loops.rnn_forward(X, W_ih, W_hh, bias, h0, reverse, work,
                                                  self.nonlinearity)
                 finals[0][j] = loops.final(S, reverse).T
-                np.copyto(Y[d * H:(d + 1) * H].reshape(H, T, B),
-                          loops.outputs(S, reverse).transpose(1, 0, 2))
+                S_out = loops.outputs(S, reverse)                  # (T, H, B)
+                np.copyto(Y[d * H:(d + 1) * H].reshape(H, T, B), S_out.transpose(1, 0, 2))
+                if k == self.num_layers - 1:
+                    np.copyto(out[:, :, d * H:(d + 1) * H],
+                              S_out.transpose(2, 0, 1) if self.batch_first else S_out.transpose(0, 2, 1))
                 dirs.append(cache)
             layers.append((X, Y, dirs))
             X = Y
         self._cache = (layers, [s.copy() for s in state0], B, T)
-        Y3 = X.reshape(D * H, T, B)
-        out = Y3.transpose(2, 1, 0) if self.batch_first else Y3.transpose(1, 2, 0)
-        return np.ascontiguousarray(out), self._pack(tuple(finals))
+        return out, self._pack(tuple(finals))
 
     # ------------------------------------------------------------------ backward
 
@@ -243,8 +245,8 @@ class Recurrent:
                 grads[f"weight_hh_l{k}{sfx}"] = self._weight_hh_grad(dGH, Y[d * H:(d + 1) * H],
                                                                      state0[0][j], d == 1)
                 if self.bias:
-                    grads[f"bias_ih_l{k}{sfx}"] = dGI.sum(axis=1)
-                    grads[f"bias_hh_l{k}{sfx}"] = dGH.sum(axis=1)
+                    db_ih = grads[f"bias_ih_l{k}{sfx}"] = dGI.sum(axis=1)
+                    grads[f"bias_hh_l{k}{sfx}"] = db_ih.copy() if dGH is dGI else dGH.sum(axis=1)
                 if k == 0:          # (T*B, I): the layout of x
                     part = dGI.T @ W_ih
                 else:               # (D*H, T*B): the layout of the layer below's outputs

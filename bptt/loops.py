@@ -54,13 +54,24 @@ def final(S: np.ndarray, reverse: bool) -> np.ndarray:
 
 
 def project(X: np.ndarray, W_ih: np.ndarray, bias, scratch: np.ndarray, A: np.ndarray) -> None:
-    """A (T, G, H, B) = W_ih @ X + bias for all steps: one GEMM into ``scratch`` (GH, T*B), then
-    one pass that adds the bias and rearranges to per-step blocks. X: (I, T*B); bias: (GH,) or None."""
+    """A (T, G, H, B) = W_ih @ X + bias for all steps, before the loop. X: (I, T*B); bias: (GH,)
+    or None.
+
+    With a batch of 8 or more, one batched matmul writes the per-step blocks directly (T GEMMs of
+    (GH, I) x (I, B) in one call), then the bias is added. With a smaller batch, one GEMM into
+    ``scratch`` (GH, T*B) and one pass that adds the bias while rearranging to per-step blocks
+    are faster (a batched matmul of tiny matrices is dominated by per-matrix overhead).
+    """
     T, G, H, B = A.shape
+    A3 = A.reshape(T, G * H, B)
+    if B >= 8:
+        np.matmul(W_ih, X.reshape(-1, T, B).transpose(1, 0, 2), out=A3)
+        if bias is not None:
+            A3 += bias[:, None]
+        return
     P = scratch.reshape(-1)[: G * H * T * B].reshape(G * H, T * B)
     np.dot(W_ih, X, P)
     P3 = P.reshape(G * H, T, B).transpose(1, 0, 2)                       # (T, GH, B) view
-    A3 = A.reshape(T, G * H, B)
     if bias is None:
         np.copyto(A3, P3)
     else:

@@ -8,11 +8,12 @@ from fd import numerical_grad, rel_error
 import bptt
 
 
+@pytest.mark.parametrize("B", [2, 8], ids=["B2", "B8"])      # B >= 8: batched input projection
 @pytest.mark.parametrize("case", GRID, ids=grid_id)
-def test_backward_matches_finite_differences(case):
+def test_backward_matches_finite_differences(case, B):
     layer = make_layer(*case, I=3, H=3, dtype=np.float64, seed=1)
     rng = np.random.default_rng(2)
-    x, state, dout, dstate = random_inputs(layer, T=4, B=2, rng=rng)
+    x, state, dout, dstate = random_inputs(layer, T=4 if B < 8 else 3, B=B, rng=rng)
 
     def loss():
         out, final = layer.forward(x, pack(layer, state))

@@ -56,6 +56,14 @@ def test_layer_matches_torch(case, dtype):
     assert worst < TOLERANCE[dtype], errors
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_batch_of_eight_or_more_matches_torch(kind, dtype):
+    """B >= 8 takes the batched-matmul input projection; the grid above uses B = 3."""
+    worst, errors = compare_with_torch((kind, None, 2, True, False), dtype, T=4, B=9, I=6, H=5)
+    assert worst < TOLERANCE[dtype], errors
+
+
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 def test_state_dict_round_trips_with_torch(kind):
     import bptt
