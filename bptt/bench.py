@@ -133,7 +133,9 @@ class Case:
 
 def memory_in_child(spec: dict) -> dict:
     """Case(**spec).memory() in a fresh interpreter, with glibc told to map every block over
-    64 KiB on its own (so freed buffers leave the resident set and each step starts cold)."""
+    64 KiB on its own (so freed buffers leave the resident set and each step starts cold). A
+    throwaway case runs each implementation once first, so that one-time library initialisation
+    (thread pools, kernel caches) is not counted as the memory of a step."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
     code = "import json, sys; from bptt.bench import _child; _child(json.loads(sys.argv[1]))"
     run = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], env=env,
@@ -152,6 +154,10 @@ def _child(spec: dict) -> None:
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=spec.pop("threads"), user_api="blas"):
+        warm = Case(torch=torch, **spec)       # first calls initialise each library's own state
+        for step in warm.steps.values():
+            step()
+        del warm, step
         print(json.dumps(Case(torch=torch, **spec).memory()))
 
 
