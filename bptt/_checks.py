@@ -16,8 +16,9 @@ def as_dtype(dtype) -> np.dtype:
     return dt
 
 
-def as_array(name: str, value, dtype: np.dtype, ndim: int | None = None, what: str = "",
-             finite: bool = True) -> np.ndarray:
+def as_array(
+    name: str, value, dtype: np.dtype, ndim: int | None = None, what: str = "", finite: bool = True
+) -> np.ndarray:
     """``value`` as a C-contiguous array of ``dtype``.
 
     Casts only when NumPy's 'same_kind' rule allows it (so float64 -> float32 and ints -> float
@@ -27,11 +28,15 @@ def as_array(name: str, value, dtype: np.dtype, ndim: int | None = None, what: s
     try:
         a = np.asarray(value)
     except Exception as err:  # e.g. a ragged list
-        raise TypeError(f"{name}: expected an array of {dtype}, got {type(value).__name__} ({err})")
+        raise TypeError(
+            f"{name}: expected an array of {dtype}, got {type(value).__name__} ({err})"
+        ) from None
     if a.dtype.kind not in "biuf" or not np.can_cast(a.dtype, dtype, "same_kind"):
         raise TypeError(f"{name}: expected a real array castable to {dtype}, got dtype {a.dtype}")
     if ndim is not None and a.ndim != ndim:
-        raise ValueError(f"{name}: expected {ndim} dimensions {what}".rstrip() + f", got shape {a.shape}")
+        raise ValueError(
+            f"{name}: expected {ndim} dimensions {what}".rstrip() + f", got shape {a.shape}"
+        )
     a = np.ascontiguousarray(a, dtype=dtype)
     if finite and not np.isfinite(a).all():
         raise ValueError(f"{name}: expected finite values, got NaN or infinity")

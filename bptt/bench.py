@@ -8,7 +8,7 @@ memory is the high-water mark of the resident set during one step from cold, abo
 resident before it, measured for each implementation in a fresh child process whose allocator
 returns every large block to the system (Linux /proc; "-" elsewhere).
 
-    bptt bench                                   # the default grid: 3 cells x B {1, 32} x H {64, 256, 512}
+    bptt bench                  # the default grid: 3 cells x B {1, 32} x H {64, 256, 512}
     bptt bench --cell lstm --hidden 256 --batch 32 --dtype float64 --repeat 20 --json out.json
 """
 
@@ -42,16 +42,28 @@ _positive.__name__ = "positive integer"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cell", nargs="+", default=["lstm", "gru", "rnn"], type=str.lower,
-                   choices=["lstm", "gru", "rnn"], help="cell kinds (default: all three)")
-    p.add_argument("--hidden", nargs="+", type=_positive, default=[64, 256, 512], help="hidden sizes")
+    p.add_argument(
+        "--cell",
+        nargs="+",
+        default=["lstm", "gru", "rnn"],
+        type=str.lower,
+        choices=["lstm", "gru", "rnn"],
+        help="cell kinds (default: all three)",
+    )
+    p.add_argument(
+        "--hidden", nargs="+", type=_positive, default=[64, 256, 512], help="hidden sizes"
+    )
     p.add_argument("--batch", nargs="+", type=_positive, default=[1, 32], help="batch sizes")
     p.add_argument("--seq-len", type=_positive, default=64, help="time steps T (default 64)")
     p.add_argument("--input-size", type=_positive, default=65, help="input size (default 65)")
     p.add_argument("--dtype", nargs="+", default=["float32"], choices=["float32", "float64"])
     p.add_argument("--repeat", type=_positive, default=7, help="timed repeats per implementation")
-    p.add_argument("--threads", type=_positive, default=None,
-                   help="threads for NumPy's BLAS and torch (default: the number of CPUs)")
+    p.add_argument(
+        "--threads",
+        type=_positive,
+        default=None,
+        help="threads for NumPy's BLAS and torch (default: the number of CPUs)",
+    )
     p.add_argument("--no-naive", action="store_true", help="skip the naive loop")
     p.add_argument("--no-torch", action="store_true", help="skip torch even if it imports")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
@@ -74,7 +86,7 @@ def peak_extra_mib(step) -> float | None:
     gc.collect()
     try:
         with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")                           # resets the high-water mark VmHWM
+            f.write("5")  # resets the high-water mark VmHWM
     except OSError:
         return None
     before = _memory_kib("VmRSS")
@@ -138,8 +150,9 @@ def memory_in_child(spec: dict) -> dict:
     (thread pools, kernel caches) is not counted as the memory of a step."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
     code = "import json, sys; from bptt.bench import _child; _child(json.loads(sys.argv[1]))"
-    run = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], env=env,
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(spec)], env=env, capture_output=True, text=True
+    )
     if run.returncode != 0:
         return {}
     return json.loads(run.stdout.strip().splitlines()[-1])
@@ -154,7 +167,7 @@ def _child(spec: dict) -> None:
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=spec.pop("threads"), user_api="blas"):
-        warm = Case(torch=torch, **spec)       # first calls initialise each library's own state
+        warm = Case(torch=torch, **spec)  # first calls initialise each library's own state
         for step in warm.steps.values():
             step()
         del warm, step
@@ -194,16 +207,29 @@ def run(args) -> int:
         except ImportError:
             torch = None
     from threadpoolctl import threadpool_limits
+
     limiter = threadpool_limits(limits=threads, user_api="blas")
     if torch is not None:
         torch.set_num_threads(threads)
-    print(f"bptt bench: training step = forward over T={args.seq_len} from a zero state + backward "
-          f"to dx and all weight gradients, input size {args.input_size}, 1 layer", file=sys.stderr)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; NumPy {np.__version__} BLAS threads "
-          f"{threads}; torch {torch.__version__ + f' threads {torch.get_num_threads()}' if torch else 'not installed'}; "
-          f"{args.repeat} repeats, median ms (min-max)", file=sys.stderr)
-    header = (f"{'cell':5} {'dtype':7} {'B':>3} {'H':>4} | {'bptt ms':>18} {'torch ms':>18} "
-              f"{'naive ms':>18} | {'/torch':>6} {'/naive':>6} | {'MiB bptt':>8} {'torch':>6} {'naive':>6}")
+    torch_info = "not installed"
+    if torch is not None:
+        torch_info = f"{torch.__version__} threads {torch.get_num_threads()}"
+    print(
+        f"bptt bench: training step = forward over T={args.seq_len} from a zero state + backward "
+        f"to dx and all weight gradients, input size {args.input_size}, 1 layer",
+        file=sys.stderr,
+    )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs; NumPy {np.__version__} "
+        f"BLAS threads {threads}; torch {torch_info}; "
+        f"{args.repeat} repeats, median ms (min-max)",
+        file=sys.stderr,
+    )
+    header = (
+        f"{'cell':5} {'dtype':7} {'B':>3} {'H':>4} | {'bptt ms':>18} {'torch ms':>18} "
+        f"{'naive ms':>18} | {'/torch':>6} {'/naive':>6} | "
+        f"{'MiB bptt':>8} {'torch':>6} {'naive':>6}"
+    )
     print(header)
     print("-" * len(header))
     results = []
@@ -211,17 +237,41 @@ def run(args) -> int:
         for cell in (c.upper() for c in args.cell):
             for B in args.batch:
                 for H in args.hidden:
-                    case = Case(cell, B, H, args.seq_len, args.input_size, dtype, torch, not args.no_naive)
+                    case = Case(
+                        cell, B, H, args.seq_len, args.input_size, dtype, torch, not args.no_naive
+                    )
                     times = time_interleaved(case.steps, args.repeat)
-                    memory = {} if args.no_memory else memory_in_child(
-                        {"cell": cell, "B": B, "H": H, "T": args.seq_len, "I": args.input_size,
-                         "dtype": dtype, "naive_loop": not args.no_naive, "threads": threads,
-                         "torch": torch is not None})
+                    memory = (
+                        {}
+                        if args.no_memory
+                        else memory_in_child(
+                            {
+                                "cell": cell,
+                                "B": B,
+                                "H": H,
+                                "T": args.seq_len,
+                                "I": args.input_size,
+                                "dtype": dtype,
+                                "naive_loop": not args.no_naive,
+                                "threads": threads,
+                                "torch": torch is not None,
+                            }
+                        )
+                    )
                     med = {k: statistics.median(v) for k, v in times.items()}
-                    row = {"cell": cell, "dtype": dtype, "batch": B, "hidden": H, "seq_len": args.seq_len,
-                           "input_size": args.input_size, "threads": threads,
-                           "ms": med, "ms_min": {k: min(v) for k, v in times.items()},
-                           "ms_max": {k: max(v) for k, v in times.items()}, "peak_mib": memory}
+                    row = {
+                        "cell": cell,
+                        "dtype": dtype,
+                        "batch": B,
+                        "hidden": H,
+                        "seq_len": args.seq_len,
+                        "input_size": args.input_size,
+                        "threads": threads,
+                        "ms": med,
+                        "ms_min": {k: min(v) for k, v in times.items()},
+                        "ms_max": {k: max(v) for k, v in times.items()},
+                        "peak_mib": memory,
+                    }
                     row["ratio_torch"] = med["bptt"] / med["torch"] if "torch" in med else None
                     row["ratio_naive"] = med["bptt"] / med["naive"] if "naive" in med else None
                     results.append(row)
@@ -232,10 +282,15 @@ def run(args) -> int:
                         spread = f"({row['ms_min'][name]:.3g}-{row['ms_max'][name]:.3g})"
                         return f"{row['ms'][name]:>7.3g} {spread:>10}"
 
-                    print(f"{cell:5} {dtype:7} {B:>3} {H:>4} | {cell_ms('bptt')} {cell_ms('torch')} "
-                          f"{cell_ms('naive')} | {_fmt(row['ratio_torch']):>6} {_fmt(row['ratio_naive']):>6} | "
-                          f"{_fmt(memory.get('bptt'), '.1f'):>8} {_fmt(memory.get('torch'), '.1f'):>6} "
-                          f"{_fmt(memory.get('naive'), '.1f'):>6}", flush=True)
+                    print(
+                        f"{cell:5} {dtype:7} {B:>3} {H:>4} | {cell_ms('bptt')} {cell_ms('torch')} "
+                        f"{cell_ms('naive')} | {_fmt(row['ratio_torch']):>6} "
+                        f"{_fmt(row['ratio_naive']):>6} | "
+                        f"{_fmt(memory.get('bptt'), '.1f'):>8} "
+                        f"{_fmt(memory.get('torch'), '.1f'):>6} "
+                        f"{_fmt(memory.get('naive'), '.1f'):>6}",
+                        flush=True,
+                    )
                     del case
     limiter.restore_original_limits()
     if args.json:

@@ -2,7 +2,7 @@
 
 Legend: T steps, B batch, I input size, H hidden size, L layers, D directions (1 or 2), G gates.
 
-One class, ``Recurrent``, holds parameters, stacking and directions for all three kinds; the kind only
+One class, ``Recurrent``, holds parameters, stacking and directions for all three kinds; the kind
 chooses the gate count and the time loops of ``bptt.loops``. Parameters of layer k, direction
 suffix ``""`` or ``"_reverse"``:
 
@@ -14,7 +14,7 @@ suffix ``""`` or ``"_reverse"``:
 
 import numpy as np
 
-from . import loops
+from . import _params, loops
 from ._checks import as_array, as_dtype, check_shape, positive_int
 from .cells import rnn as rnn_cell
 
@@ -26,9 +26,18 @@ class Recurrent:
 
     kind = ""
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, bidirectional: bool = False, dtype=np.float32,
-                 seed: int | None = None, nonlinearity: str = "tanh"):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        bidirectional: bool = False,
+        dtype=np.float32,
+        seed: int | None = None,
+        nonlinearity: str = "tanh",
+    ):
         self.input_size = positive_int("input_size", input_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
         self.num_layers = positive_int("num_layers", num_layers)
@@ -68,46 +77,33 @@ class Recurrent:
         return shapes
 
     def reset_parameters(self, seed: int | None = None) -> None:
-        """torch's default: every parameter ~ U(-1/sqrt(H), 1/sqrt(H)), reproducible from ``seed``."""
-        rng = np.random.default_rng(seed)
-        bound = 1.0 / np.sqrt(self.hidden_size)
-        for name, p in self.params.items():
-            p[...] = rng.uniform(-bound, bound, size=p.shape)
+        """torch's default: every parameter ~ U(-1/sqrt(H), 1/sqrt(H)), reproducible from seed."""
+        _params.fill_uniform(self.params, 1.0 / np.sqrt(self.hidden_size), seed)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of the parameters, keyed as torch's state_dict."""
-        return {name: p.copy() for name, p in self.params.items()}
+        return _params.copies(self.params)
 
     def load_state_dict(self, state: dict) -> None:
         """Load parameters (NumPy arrays or anything np.asarray takes). Checks every name and shape
         first and raises ValueError naming the first mismatch; on error nothing is changed."""
-        expected = self._shapes()
-        for name in state:
-            if name not in expected:
-                raise ValueError(f"state_dict: unexpected key {name!r}")
-        loaded = {}
-        for name, shape in expected.items():
-            if name not in state:
-                raise ValueError(f"state_dict: missing key {name!r}")
-            value = as_array(name, state[name], self.dtype)
-            check_shape(name, value, shape)
-            loaded[name] = value
-        for name, value in loaded.items():
-            self.params[name][...] = value
+        _params.load(self.params, self._shapes(), state, self.dtype)
 
     def zero_grad(self) -> None:
         """Set every gradient to zeros."""
-        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self.grads = _params.zeros_like(self.params)
 
     def _buffer(self, key):
         """A function (name, shape) -> array reused across calls of the same shape (internal
         scratch only: nothing handed to a caller lives in it)."""
+
         def get(name, shape):
             full = (key, name)
             buf = self._work.get(full)
             if buf is None or buf.shape != shape:
                 buf = self._work[full] = np.empty(shape, dtype=self.dtype)
             return buf
+
         return get
 
     # ------------------------------------------------------------------ checks
@@ -120,7 +116,9 @@ class Recurrent:
         x = as_array("x", x, self.dtype, ndim=3, what=layout)
         if x.shape[2] != self.input_size:
             want = ("B", "T") if self.batch_first else ("T", "B")
-            raise ValueError(f"x: expected shape ({want[0]}, {want[1]}, {self.input_size}), got {x.shape}")
+            raise ValueError(
+                f"x: expected shape ({want[0]}, {want[1]}, {self.input_size}), got {x.shape}"
+            )
         if x.shape[0] == 0 or x.shape[1] == 0:
             raise ValueError(f"x: expected at least one step and one sequence, got shape {x.shape}")
         return np.ascontiguousarray(x.transpose(1, 0, 2)) if self.batch_first else x
@@ -133,16 +131,26 @@ class Recurrent:
             return tuple(np.zeros(shape, self.dtype) for _ in range(n))
         if n == 2:
             if not isinstance(state, (tuple, list)) or len(state) != 2:
-                raise TypeError(f"{name}: expected a tuple (h, c) for LSTM, got {type(state).__name__}")
+                raise TypeError(
+                    f"{name}: expected a tuple (h, c) for LSTM, got {type(state).__name__}"
+                )
             parts, names = state, (f"{name}[0] (h)", f"{name}[1] (c)")
         else:
             if isinstance(state, (tuple, list)):
-                raise TypeError(f"{name}: expected one array h for {self.kind}, got a {type(state).__name__}")
+                raise TypeError(
+                    f"{name}: expected one array h for {self.kind}, got a {type(state).__name__}"
+                )
             parts, names = (state,), (name,)
         out = []
-        for part, pname in zip(parts, names):
-            a = as_array(pname, part, self.dtype, ndim=3, what="(num_layers*num_directions, B, H)",
-                         finite=finite)
+        for part, pname in zip(parts, names, strict=True):
+            a = as_array(
+                pname,
+                part,
+                self.dtype,
+                ndim=3,
+                what="(num_layers*num_directions, B, H)",
+                finite=finite,
+            )
             check_shape(pname, a, shape)
             out.append(a)
         return tuple(out)
@@ -163,43 +171,48 @@ class Recurrent:
         b_ih, b_hh = self.params[f"bias_ih_l{k}{sfx}"], self.params[f"bias_hh_l{k}{sfx}"]
         if self.kind != "GRU":
             return W_ih, W_hh, b_ih + b_hh, None
-        H = self.hidden_size                    # b_hn stays inside r * (W_hn h + b_hn)
+        H = self.hidden_size  # b_hn stays inside r * (W_hn h + b_hn)
         bias = b_ih.copy()
         bias[: 2 * H] += b_hh[: 2 * H]
-        return W_ih, W_hh, bias, b_hh[2 * H:]
+        return W_ih, W_hh, bias, b_hh[2 * H :]
 
     def forward(self, x, state=None):
         """x: (T, B, I) or (B, T, I) if batch_first; state: h (L*D, B, H), for LSTM (h, c); None
-        means zeros. Returns out (T, B, D*H) (or batch-first) and the final state, same structure."""
+        means zeros. Returns out (T, B, D*H) (or batch-first) and the final state, same
+        structure."""
         x = self._check_x(x)
         T, B, _ = x.shape
         H, D = self.hidden_size, self.num_directions
         state0 = self._check_state(state, B)
         finals = [np.empty(self._state_shape(B), self.dtype) for _ in state0]
         out = np.empty((B, T, D * H) if self.batch_first else (T, B, D * H), self.dtype)
-        X, layers = x.reshape(T * B, -1).T, []                  # (I, T*B), features first
+        X, layers = x.reshape(T * B, -1).T, []  # (I, T*B), features first
         for k in range(self.num_layers):
-            Y = self._buffer((k, "out"))("Y", (D * H, T * B))   # this layer's outputs
+            Y = self._buffer((k, "out"))("Y", (D * H, T * B))  # this layer's outputs
             dirs = []
             for d, sfx in enumerate(self._suffixes()):
                 work, reverse, j = self._buffer((k, d)), d == 1, k * D + d
                 W_ih, W_hh, bias, b_hn = self._weights(k, sfx)
                 h0 = state0[0][j].T
                 if self.kind == "LSTM":
-                    S, c_n, cache = loops.lstm_forward(X, W_ih, W_hh, bias, h0, state0[1][j].T,
-                                                       reverse, work)
+                    S, c_n, cache = loops.lstm_forward(
+                        X, W_ih, W_hh, bias, h0, state0[1][j].T, reverse, work
+                    )
                     finals[1][j] = c_n.T
                 elif self.kind == "GRU":
                     S, cache = loops.gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work)
                 else:
-                    S, cache = loops.rnn_forward(X, W_ih, W_hh, bias, h0, reverse, work,
-                                                 self.nonlinearity)
+                    S, cache = loops.rnn_forward(
+                        X, W_ih, W_hh, bias, h0, reverse, work, self.nonlinearity
+                    )
                 finals[0][j] = loops.final(S, reverse).T
-                S_out = loops.outputs(S, reverse)                  # (T, H, B)
-                np.copyto(Y[d * H:(d + 1) * H].reshape(H, T, B), S_out.transpose(1, 0, 2))
+                S_out = loops.outputs(S, reverse)  # (T, H, B)
+                np.copyto(Y[d * H : (d + 1) * H].reshape(H, T, B), S_out.transpose(1, 0, 2))
                 if k == self.num_layers - 1:
-                    np.copyto(out[:, :, d * H:(d + 1) * H],
-                              S_out.transpose(2, 0, 1) if self.batch_first else S_out.transpose(0, 2, 1))
+                    np.copyto(
+                        out[:, :, d * H : (d + 1) * H],
+                        S_out.transpose(2, 0, 1) if self.batch_first else S_out.transpose(0, 2, 1),
+                    )
                 dirs.append(cache)
             layers.append((X, Y, dirs))
             X = Y
@@ -213,7 +226,9 @@ class Recurrent:
         (None means zeros). Returns (dx, dstate0) with the shapes of x and the initial state, and
         sets ``self.grads``."""
         if self._cache is None:
-            raise RuntimeError("backward: call forward first (there is no forward to differentiate)")
+            raise RuntimeError(
+                "backward: call forward first (there is no forward to differentiate)"
+            )
         layers, state0, B, T = self._cache
         H, D = self.hidden_size, self.num_directions
         out_shape = (B, T, D * H) if self.batch_first else (T, B, D * H)
@@ -222,19 +237,25 @@ class Recurrent:
         dfinal = self._check_state(dstate, B, name="dstate")
         dstate0 = [np.empty(self._state_shape(B), self.dtype) for _ in dfinal]
         # (T, D*H, B): per step a contiguous (features, batch) block
-        dY = np.ascontiguousarray(dout.transpose(1, 2, 0) if self.batch_first else dout.transpose(0, 2, 1))
+        dY = np.ascontiguousarray(
+            dout.transpose(1, 2, 0) if self.batch_first else dout.transpose(0, 2, 1)
+        )
         grads = {}
         for k in reversed(range(self.num_layers)):
             X, Y, dirs = layers[k]
             dX = None
             for d, sfx in enumerate(self._suffixes()):
                 work, cache, j = self._buffer((k, d)), dirs[d], k * D + d
-                W_ih, W_hh = self.params[f"weight_ih_l{k}{sfx}"], self.params[f"weight_hh_l{k}{sfx}"]
+                W_ih, W_hh = (
+                    self.params[f"weight_ih_l{k}{sfx}"],
+                    self.params[f"weight_hh_l{k}{sfx}"],
+                )
                 W_hhT = np.ascontiguousarray(W_hh.T)
-                dY_d, dh_n = dY[:, d * H:(d + 1) * H], dfinal[0][j].T
+                dY_d, dh_n = dY[:, d * H : (d + 1) * H], dfinal[0][j].T
                 if self.kind == "LSTM":
-                    dGI, dGH, dh0, dc0 = loops.lstm_backward(dY_d, dh_n, dfinal[1][j].T, cache,
-                                                             W_hhT, work)
+                    dGI, dGH, dh0, dc0 = loops.lstm_backward(
+                        dY_d, dh_n, dfinal[1][j].T, cache, W_hhT, work
+                    )
                     dstate0[1][j] = dc0.T
                 elif self.kind == "GRU":
                     dGI, dGH, dh0 = loops.gru_backward(dY_d, dh_n, cache, W_hhT, work)
@@ -242,14 +263,15 @@ class Recurrent:
                     dGI, dGH, dh0 = loops.rnn_backward(dY_d, dh_n, cache, W_hhT, work)
                 dstate0[0][j] = dh0.T
                 grads[f"weight_ih_l{k}{sfx}"] = dGI @ X.T
-                grads[f"weight_hh_l{k}{sfx}"] = self._weight_hh_grad(dGH, Y[d * H:(d + 1) * H],
-                                                                     state0[0][j], d == 1)
+                grads[f"weight_hh_l{k}{sfx}"] = self._weight_hh_grad(
+                    dGH, Y[d * H : (d + 1) * H], state0[0][j], d == 1
+                )
                 if self.bias:
                     db_ih = grads[f"bias_ih_l{k}{sfx}"] = dGI.sum(axis=1)
                     grads[f"bias_hh_l{k}{sfx}"] = db_ih.copy() if dGH is dGI else dGH.sum(axis=1)
-                if k == 0:          # (T*B, I): the layout of x
+                if k == 0:  # (T*B, I): the layout of x
                     part = dGI.T @ W_ih
-                else:               # (D*H, T*B): the layout of the layer below's outputs
+                else:  # (D*H, T*B): the layout of the layer below's outputs
                     part = W_ih.T @ dGI
                 dX = part if dX is None else np.add(dX, part, out=dX)
             if k > 0:
@@ -266,15 +288,17 @@ class Recurrent:
         dG: (GH, T*B); Y: (H, T*B) this direction's outputs; h0: (B, H) its initial state.
         """
         B = h0.shape[0]
-        if reverse:         # step t read the output of step t + 1; the last step read h0
+        if reverse:  # step t read the output of step t + 1; the last step read h0
             return dG[:, :-B] @ Y[:, B:].T + dG[:, -B:] @ h0
         return dG[:, B:] @ Y[:, :-B].T + dG[:, :B] @ h0
 
     def __repr__(self):
         extra = f", nonlinearity={self.nonlinearity!r}" if self.kind == "RNN" else ""
-        return (f"{self.kind}({self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
-                f"bias={self.bias}, batch_first={self.batch_first}, "
-                f"bidirectional={self.bidirectional}, dtype={self.dtype.name}{extra})")
+        return (
+            f"{self.kind}({self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+            f"bias={self.bias}, batch_first={self.batch_first}, "
+            f"bidirectional={self.bidirectional}, dtype={self.dtype.name}{extra})"
+        )
 
 
 class RNN(Recurrent):
@@ -288,11 +312,20 @@ class LSTM(Recurrent):
 
     kind = "LSTM"
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, bidirectional: bool = False, dtype=np.float32,
-                 seed: int | None = None):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
-                         dtype, seed)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        bidirectional: bool = False,
+        dtype=np.float32,
+        seed: int | None = None,
+    ):
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, seed
+        )
 
 
 class GRU(Recurrent):
@@ -300,8 +333,17 @@ class GRU(Recurrent):
 
     kind = "GRU"
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, bidirectional: bool = False, dtype=np.float32,
-                 seed: int | None = None):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
-                         dtype, seed)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        bidirectional: bool = False,
+        dtype=np.float32,
+        seed: int | None = None,
+    ):
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, seed
+        )

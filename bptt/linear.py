@@ -12,6 +12,7 @@ Forward caches its input; backward uses it for the weight gradient:
 
 import numpy as np
 
+from . import _params
 from ._checks import as_array, as_dtype, check_shape, positive_int
 
 
@@ -50,34 +51,20 @@ class Linear:
 
     def reset_parameters(self, seed: int | None = None) -> None:
         """torch's default (kaiming_uniform with a=sqrt(5)): U(-1/sqrt(I), 1/sqrt(I)) for both."""
-        rng = np.random.default_rng(seed)
-        bound = 1.0 / np.sqrt(self.in_features)
-        for p in self.params.values():
-            p[...] = rng.uniform(-bound, bound, size=p.shape)
+        _params.fill_uniform(self.params, 1.0 / np.sqrt(self.in_features), seed)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of the parameters, keyed as torch's state_dict."""
-        return {name: p.copy() for name, p in self.params.items()}
+        return _params.copies(self.params)
 
     def load_state_dict(self, state: dict) -> None:
         """Load parameters; checks every name and shape first (ValueError naming the first
         mismatch), so on error nothing is changed."""
-        expected = self._shapes()
-        for name in state:
-            if name not in expected:
-                raise ValueError(f"state_dict: unexpected key {name!r}")
-        loaded = {}
-        for name, shape in expected.items():
-            if name not in state:
-                raise ValueError(f"state_dict: missing key {name!r}")
-            loaded[name] = as_array(name, state[name], self.dtype)
-            check_shape(name, loaded[name], shape)
-        for name, value in loaded.items():
-            self.params[name][...] = value
+        _params.load(self.params, self._shapes(), state, self.dtype)
 
     def zero_grad(self) -> None:
         """Set every gradient to zeros."""
-        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self.grads = _params.zeros_like(self.params)
 
     def __call__(self, x):
         return self.forward(x)

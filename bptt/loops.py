@@ -71,7 +71,7 @@ def project(X: np.ndarray, W_ih: np.ndarray, bias, scratch: np.ndarray, A: np.nd
         return
     P = scratch.reshape(-1)[: G * H * T * B].reshape(G * H, T * B)
     np.dot(W_ih, X, P)
-    P3 = P.reshape(G * H, T, B).transpose(1, 0, 2)                       # (T, GH, B) view
+    P3 = P.reshape(G * H, T, B).transpose(1, 0, 2)  # (T, GH, B) view
     if bias is None:
         np.copyto(A3, P3)
     else:
@@ -92,11 +92,12 @@ def _start(dY, dh_final, t, dh):
 
 # ----------------------------------------------------------------------------------------- RNN
 
+
 def rnn_forward(X, W_ih, W_hh, bias, h0, reverse, work, nonlinearity="tanh"):
     """X: (I, T*B); bias: b_ih + b_hh or None; h0: (H, B). Returns S (T+1, H, B) and the cache."""
     H, T = W_hh.shape[1], X.shape[1] // h0.shape[1]
     B = h0.shape[1]
-    F = work("F", (T, 1, H, B))                # projections now, derivative factors in backward
+    F = work("F", (T, 1, H, B))  # projections now, derivative factors in backward
     project(X, W_ih, bias, work("P", (H, T * B)), F)
     S = work("S", (T + 1, H, B))
     initial(S, reverse)[...] = h0
@@ -116,7 +117,7 @@ def rnn_backward(dY, dh_final, cache, W_hhT, work):
     S, F, reverse = cache["S"], cache["F"], cache["reverse"]
     T, H, B = dY.shape
     np.copyto(F[:, 0], rnn.backward_factor(outputs(S, reverse), cache["nonlinearity"]))
-    dG = F                                      # dL/da overwrites the factors step by step
+    dG = F  # dL/da overwrites the factors step by step
     dh = work("dh", (H, B))
     last = None
     for t, _, _ in reversed(steps(T, reverse)):
@@ -134,6 +135,7 @@ def rnn_backward(dY, dh_final, cache, W_hhT, work):
 
 # ---------------------------------------------------------------------------------------- LSTM
 
+
 def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work):
     """X: (I, T*B); bias: b_ih + b_hh or None; h0, c0: (H, B).
 
@@ -141,8 +143,8 @@ def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work):
     """
     H, B = W_hh.shape[1], h0.shape[1]
     T = X.shape[1] // B
-    A = work("A", (T, 4, H, B))                # pre-activations, then the gate activations
-    F = work("F", (T, 5, H, B))                # scratch, then tanh(c) in F[:, 4], then factors
+    A = work("A", (T, 4, H, B))  # pre-activations, then the gate activations
+    F = work("F", (T, 5, H, B))  # scratch, then tanh(c) in F[:, 4], then factors
     project(X, W_ih, bias, F, A)
     S = work("S", (T + 1, H, B))
     C = work("C", (T + 1, H, B))
@@ -162,8 +164,8 @@ def lstm_backward(dY, dh_final, dc_final, cache, W_hhT, work):
     """Returns dA (4H, T*B) (for both weight matrices and biases) twice, dL/dh0 and dL/dc0."""
     A, F, C, reverse = cache["A"], cache["F"], cache["C"], cache["reverse"]
     T, H, B = dY.shape
-    lstm.backward_factors(A, previous(C, reverse), F[:, 4], out=F)       # (T, 5, H, B)
-    dA = F[:, :4]                               # dL/da overwrites the factors step by step
+    lstm.backward_factors(A, previous(C, reverse), F[:, 4], out=F)  # (T, 5, H, B)
+    dA = F[:, :4]  # dL/da overwrites the factors step by step
     dh = work("dh", (H, B))
     dc = work("dc", (H, B))
     dc[...] = dc_final
@@ -177,21 +179,22 @@ def lstm_backward(dY, dh_final, dc_final, cache, W_hhT, work):
         lstm.backward(dh, dc, F[t], A[t, 1], dA[t])
         last = t
     dh0 = W_hhT @ dA[last].reshape(4 * H, B)
-    M = feature_major(dA, A)                    # the activations are no longer needed
+    M = feature_major(dA, A)  # the activations are no longer needed
     return M, M, dh0, dc.copy()
 
 
 # ----------------------------------------------------------------------------------------- GRU
+
 
 def gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work):
     """X: (I, T*B); bias: b_ih plus the r, z parts of b_hh, or None; b_hn: (H,) the n part of
     b_hh, which r multiplies, or None; h0: (H, B). Returns S (T+1, H, B) and the cache."""
     H, B = W_hh.shape[1], h0.shape[1]
     T = X.shape[1] // B
-    A = work("A", (T, 3, H, B))                # input projections, then the gate activations
-    F = work("F", (T, 4, H, B))                # scratch, then the derivative factors
+    A = work("A", (T, 3, H, B))  # input projections, then the gate activations
+    F = work("F", (T, 4, H, B))  # scratch, then the derivative factors
     project(X, W_ih, bias, F, A)
-    GH = work("GH", (T, 3, H, B))              # hidden projections W_hh h + b_hh
+    GH = work("GH", (T, 3, H, B))  # hidden projections W_hh h + b_hh
     S = work("S", (T + 1, H, B))
     initial(S, reverse)[...] = h0
     b_hn = None if b_hn is None else b_hn[:, None]
@@ -208,7 +211,7 @@ def gru_backward(dY, dh_final, cache, W_hhT, work):
     """Returns dGI (3H, T*B) for W_ih and b_ih, dGH (3H, T*B) for W_hh and b_hh, and dL/dh0."""
     S, A, F, GH, reverse = cache["S"], cache["A"], cache["F"], cache["GH"], cache["reverse"]
     T, H, B = dY.shape
-    gru.backward_factors(A, GH[:, 2], previous(S, reverse), out=F)       # (T, 4, H, B)
+    gru.backward_factors(A, GH[:, 2], previous(S, reverse), out=F)  # (T, 4, H, B)
     dGH = work("dGH", (T, 3, H, B))
     dh = work("dh", (H, B))
     direct = work("direct", (H, B))
@@ -220,10 +223,10 @@ def gru_backward(dY, dh_final, cache, W_hhT, work):
             np.dot(W_hhT, dGH[last].reshape(3 * H, B), dh)
             np.add(dh, direct, dh)
             np.add(dh, dY[t], dh)
-        gru.backward(dh, F[t], A[t, 1], dGH[t], F[t, 2], direct)        # dgi_n into F[:, 2]
+        gru.backward(dh, F[t], A[t, 1], dGH[t], F[t, 2], direct)  # dgi_n into F[:, 2]
         last = t
     dh0 = W_hhT @ dGH[last].reshape(3 * H, B)
     dh0 += direct
-    F[:, :2] = dGH[:, :2]                       # F[:, :3] is now dGI: dgi_r = dgh_r, dgi_z = dgh_z
+    F[:, :2] = dGH[:, :2]  # F[:, :3] is now dGI: dgi_r = dgh_r, dgi_z = dgh_z
     dGI = feature_major(F[:, :3], A)
     return dGI, feature_major(dGH, GH), dh0

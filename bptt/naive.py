@@ -24,18 +24,26 @@ def _split(params, G):
     b_ih, b_hh = params["bias_ih_l0"], params["bias_hh_l0"]
     H = W_hh.shape[1]
     blocks = [slice(k * H, (k + 1) * H) for k in range(G)]
-    return ([W_ih[s] for s in blocks], [W_hh[s] for s in blocks],
-            [b_ih[s].reshape(H, 1) for s in blocks], [b_hh[s].reshape(H, 1) for s in blocks])
+    return (
+        [W_ih[s] for s in blocks],
+        [W_hh[s] for s in blocks],
+        [b_ih[s].reshape(H, 1) for s in blocks],
+        [b_hh[s].reshape(H, 1) for s in blocks],
+    )
 
 
 def _collect(dW_ih, dW_hh, db_ih, db_hh):
-    return {"weight_ih_l0": np.concatenate(dW_ih), "weight_hh_l0": np.concatenate(dW_hh),
-            "bias_ih_l0": np.concatenate(db_ih).ravel(), "bias_hh_l0": np.concatenate(db_hh).ravel()}
+    return {
+        "weight_ih_l0": np.concatenate(dW_ih),
+        "weight_hh_l0": np.concatenate(dW_hh),
+        "bias_ih_l0": np.concatenate(db_ih).ravel(),
+        "bias_hh_l0": np.concatenate(db_hh).ravel(),
+    }
 
 
 def rnn_step(params, x, dout):
     Wi, Wh, bi, bh = _split(params, 1)
-    W = np.concatenate([Wh[0], Wi[0]], axis=1)           # acts on [h; x]
+    W = np.concatenate([Wh[0], Wi[0]], axis=1)  # acts on [h; x]
     b = bi[0] + bh[0]
     T, B, _ = x.shape
     H = W.shape[0]
@@ -50,7 +58,7 @@ def rnn_step(params, x, dout):
     dh_next = np.zeros((H, B), dtype=x.dtype)
     for t in reversed(range(T)):
         concat, h = caches[t]
-        dz = (dout[t].T + dh_next) * (1 - h ** 2)
+        dz = (dout[t].T + dh_next) * (1 - h**2)
         dW += dz @ concat.T
         db += np.sum(dz, axis=1, keepdims=True)
         dconcat = W.T @ dz
@@ -59,7 +67,7 @@ def rnn_step(params, x, dout):
 
 
 def lstm_step(params, x, dout):
-    Wi, Wh, bi, bh = _split(params, 4)                     # blocks i, f, g, o
+    Wi, Wh, bi, bh = _split(params, 4)  # blocks i, f, g, o
     W = [np.concatenate([Wh[k], Wi[k]], axis=1) for k in range(4)]
     b = [bi[k] + bh[k] for k in range(4)]
     T, B, _ = x.shape
@@ -87,10 +95,10 @@ def lstm_step(params, x, dout):
         dh = dout[t].T + dh_next
         tc = np.tanh(c)
         dot = dh * tc * ot * (1 - ot)
-        dc = dc_next + dh * ot * (1 - tc ** 2)
+        dc = dc_next + dh * ot * (1 - tc**2)
         dit = dc * cct * it * (1 - it)
         dft = dc * c_prev * ft * (1 - ft)
-        dcct = dc * it * (1 - cct ** 2)
+        dcct = dc * it * (1 - cct**2)
         dconcat = np.zeros_like(concat)
         for k, dz in enumerate((dit, dft, dcct, dot)):
             dW[k] += dz @ concat.T
@@ -102,7 +110,7 @@ def lstm_step(params, x, dout):
 
 
 def gru_step(params, x, dout):
-    Wi, Wh, bi, bh = _split(params, 3)                     # blocks r, z, n
+    Wi, Wh, bi, bh = _split(params, 3)  # blocks r, z, n
     T, B, _ = x.shape
     H = Wh[0].shape[1]
     h = np.zeros((H, B), dtype=x.dtype)
@@ -125,7 +133,7 @@ def gru_step(params, x, dout):
     for t in reversed(range(T)):
         xt, h_prev, r, z, n, hn = caches[t]
         dh = dout[t].T + dh_next
-        dn = dh * (1 - z) * (1 - n ** 2)
+        dn = dh * (1 - z) * (1 - n**2)
         dz = dh * (h_prev - n) * z * (1 - z)
         dr = dn * hn * r * (1 - r)
         dgh = (dr, dz, dn * r)

@@ -1,6 +1,5 @@
 """The grid of engine configurations the layer tests run over, and a driver for one case."""
 
-import numpy as np
 
 import bptt
 
@@ -17,8 +16,9 @@ def grid_id(case) -> str:
 
 def make_layer(kind, nl, L, bi, bf, I, H, dtype, seed=0):
     kw = {"nonlinearity": nl} if nl else {}
-    return getattr(bptt, kind)(I, H, num_layers=L, bidirectional=bi, batch_first=bf,
-                               dtype=dtype, seed=seed, **kw)
+    return getattr(bptt, kind)(
+        I, H, num_layers=L, bidirectional=bi, batch_first=bf, dtype=dtype, seed=seed, **kw
+    )
 
 
 def random_inputs(layer, T, B, rng):

@@ -27,19 +27,39 @@ def test_naive_loop_equals_engine(kind):
 
 def test_bench_prints_a_table_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
-    cmd = [sys.executable, "-m", "bptt", "bench", "--cell", "lstm", "gru", "--hidden", "8",
-           "--batch", "1", "2", "--seq-len", "3", "--repeat", "2", "--dtype", "float32", "float64",
-           "--json", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bptt",
+        "bench",
+        "--cell",
+        "lstm",
+        "gru",
+        "--hidden",
+        "8",
+        "--batch",
+        "1",
+        "2",
+        "--seq-len",
+        "3",
+        "--repeat",
+        "2",
+        "--dtype",
+        "float32",
+        "float64",
+        "--json",
+        str(out),
+    ]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.strip().splitlines()
     header, rule, rows = lines[0], lines[1], lines[2:]
     assert header.split()[:4] == ["cell", "dtype", "B", "H"] and set(rule) == {"-"}
-    assert len(rows) == 2 * 2 * 2                     # dtypes x cells x batches
+    assert len(rows) == 2 * 2 * 2  # dtypes x cells x batches
     for row in rows:
         fields = row.split()
         assert fields[0] in ("LSTM", "GRU") and fields[1] in ("float32", "float64")
-        assert float(fields[5]) > 0                  # bptt ms
+        assert float(fields[5]) > 0  # bptt ms
     assert "threads" in run.stderr
     results = json.loads(out.read_text())
     assert len(results) == len(rows)
@@ -49,7 +69,11 @@ def test_bench_prints_a_table_and_writes_json(tmp_path):
 
 
 def test_bench_rejects_bad_sizes():
-    run = subprocess.run([sys.executable, "-m", "bptt", "bench", "--hidden", "0"],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "bptt", "bench", "--hidden", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode != 0
     assert "--hidden" in run.stderr and "Traceback" not in run.stderr

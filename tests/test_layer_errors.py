@@ -1,4 +1,4 @@
-"""Bad input to the engine layers: a clear error naming the argument, got and expected; nothing changes."""
+"""Bad input to the engine layers: one clear error naming argument, got and expected; no change."""
 
 import numpy as np
 import pytest
@@ -10,11 +10,14 @@ def lstm():
     return bptt.LSTM(3, 4, num_layers=2, seed=0)
 
 
-@pytest.mark.parametrize("x, fragment", [
-    (np.zeros((5, 3)), "x: expected 3 dimensions"),
-    (np.zeros((5, 2, 7)), "x: expected shape (T, B, 3), got (5, 2, 7)"),
-    (np.zeros((0, 2, 3)), "x: expected at least one step"),
-])
+@pytest.mark.parametrize(
+    "x, fragment",
+    [
+        (np.zeros((5, 3)), "x: expected 3 dimensions"),
+        (np.zeros((5, 2, 7)), "x: expected shape (T, B, 3), got (5, 2, 7)"),
+        (np.zeros((0, 2, 3)), "x: expected at least one step"),
+    ],
+)
 def test_bad_x_shape(x, fragment):
     with pytest.raises(ValueError) as err:
         lstm().forward(x)
@@ -33,17 +36,21 @@ def test_nan_and_uncastable_dtypes():
     x[1, 0, 2] = np.nan
     with pytest.raises(ValueError, match="x: expected finite values"):
         layer(x)
-    with pytest.raises(TypeError, match="x: expected a real array castable to float32, got dtype complex128"):
+    with pytest.raises(
+        TypeError, match="x: expected a real array castable to float32, got dtype complex128"
+    ):
         layer(np.zeros((2, 1, 3), dtype=complex))
     with pytest.raises(TypeError, match="dtype"):
         bptt.RNN(3, 4, dtype=np.float16)
-    layer(np.zeros((2, 1, 3), dtype=np.int64))    # ints cast safely
+    layer(np.zeros((2, 1, 3), dtype=np.int64))  # ints cast safely
 
 
 def test_state_batch_mismatch_and_structure():
     layer = lstm()
     x = np.zeros((5, 4, 3))
-    with pytest.raises(ValueError, match=r"state\[0\] \(h\): expected shape \(2, 4, 4\), got \(2, 3, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"state\[0\] \(h\): expected shape \(2, 4, 4\), got \(2, 3, 4\)"
+    ):
         layer(x, (np.zeros((2, 3, 4)), np.zeros((2, 4, 4))))
     with pytest.raises(TypeError, match="expected a tuple \\(h, c\\) for LSTM"):
         layer(x, np.zeros((2, 4, 4)))
@@ -64,12 +71,20 @@ def test_backward_before_forward_and_bad_dout():
         layer.backward(np.zeros_like(out), (np.zeros((2, 2, 4)), np.zeros((1, 2, 4))))
 
 
-@pytest.mark.parametrize("change, fragment", [
-    (lambda sd: sd.pop("bias_hh_l1"), "missing key 'bias_hh_l1'"),
-    (lambda sd: sd.__setitem__("weight_ih_l2", np.zeros((16, 4))), "unexpected key 'weight_ih_l2'"),
-    (lambda sd: sd.__setitem__("weight_hh_l0", np.zeros((16, 5))),
-     "weight_hh_l0: expected shape (16, 4), got (16, 5)"),
-])
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (lambda sd: sd.pop("bias_hh_l1"), "missing key 'bias_hh_l1'"),
+        (
+            lambda sd: sd.__setitem__("weight_ih_l2", np.zeros((16, 4))),
+            "unexpected key 'weight_ih_l2'",
+        ),
+        (
+            lambda sd: sd.__setitem__("weight_hh_l0", np.zeros((16, 5))),
+            "weight_hh_l0: expected shape (16, 4), got (16, 5)",
+        ),
+    ],
+)
 def test_load_state_dict_names_first_mismatch_and_keeps_weights(change, fragment):
     layer = lstm()
     before = layer.state_dict()
@@ -82,10 +97,14 @@ def test_load_state_dict_names_first_mismatch_and_keeps_weights(change, fragment
         assert np.array_equal(layer.params[k], v)
 
 
-@pytest.mark.parametrize("kwargs, exc", [
-    ({"hidden_size": 0}, ValueError), ({"num_layers": 1.5}, TypeError),
-    ({"nonlinearity": "sigmoid"}, ValueError),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc",
+    [
+        ({"hidden_size": 0}, ValueError),
+        ({"num_layers": 1.5}, TypeError),
+        ({"nonlinearity": "sigmoid"}, ValueError),
+    ],
+)
 def test_bad_constructor_arguments(kwargs, exc):
     args = {"input_size": 3, "hidden_size": 4, **kwargs}
     with pytest.raises(exc):

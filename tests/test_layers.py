@@ -1,4 +1,4 @@
-"""Engine layers: every backward against central finite differences (float64), and layer behaviour."""
+"""Engine layers: every backward against central finite differences (float64); layer behaviour."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ from fd import numerical_grad, rel_error
 import bptt
 
 
-@pytest.mark.parametrize("B", [2, 8], ids=["B2", "B8"])      # B >= 8: batched input projection
+@pytest.mark.parametrize("B", [2, 8], ids=["B2", "B8"])  # B >= 8: batched input projection
 @pytest.mark.parametrize("case", GRID, ids=grid_id)
 def test_backward_matches_finite_differences(case, B):
     layer = make_layer(*case, I=3, H=3, dtype=np.float64, seed=1)
@@ -17,11 +17,18 @@ def test_backward_matches_finite_differences(case, B):
 
     def loss():
         out, final = layer.forward(x, pack(layer, state))
-        return float(np.sum(out * dout) + sum(np.sum(s * d) for s, d in zip(unpack(layer, final), dstate)))
+        return float(
+            np.sum(out * dout)
+            + sum(np.sum(s * d) for s, d in zip(unpack(layer, final), dstate, strict=True))
+        )
 
     loss()
     dx, dstate0 = layer.backward(dout, pack(layer, dstate))
-    analytic = {"x": dx, **{f"state{i}": g for i, g in enumerate(unpack(layer, dstate0))}, **layer.grads}
+    analytic = {
+        "x": dx,
+        **{f"state{i}": g for i, g in enumerate(unpack(layer, dstate0))},
+        **layer.grads,
+    }
     numeric = {"x": numerical_grad(loss, x)}
     for i, s in enumerate(state):
         numeric[f"state{i}"] = numerical_grad(loss, s)
@@ -62,7 +69,7 @@ def test_same_seed_same_weights_and_torch_bounds():
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 def test_everything_stays_in_the_layer_dtype(kind, dtype):
     layer = getattr(bptt, kind)(3, 4, num_layers=2, bidirectional=True, dtype=dtype, seed=0)
-    x = np.ones((5, 2, 3))                                      # float64 input is cast
+    x = np.ones((5, 2, 3))  # float64 input is cast
     out, state = layer(x)
     dx, dstate = layer.backward(np.ones_like(out))
     arrays = [out, dx, *unpack(layer, state), *unpack(layer, dstate), *layer.grads.values()]
@@ -79,7 +86,7 @@ def test_outputs_given_to_the_caller_are_not_overwritten_by_later_calls():
     kept = [out1.copy(), h1.copy(), c1.copy(), dx1.copy()]
     out2, _ = layer(x2)
     layer.backward(np.full_like(out2, 2.0))
-    for before, now in zip(kept, [out1, h1, c1, dx1]):
+    for before, now in zip(kept, [out1, h1, c1, dx1], strict=True):
         assert np.array_equal(before, now)
     assert not np.array_equal(out1, out2)
     assert any(not np.array_equal(g1[k], layer.grads[k]) for k in g1)

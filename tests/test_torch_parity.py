@@ -1,4 +1,4 @@
-"""Every engine layer against torch: outputs, final state, dx, initial-state and weight gradients."""
+"""Every engine layer against torch: outputs, final state, dx, initial-state and weight grads."""
 
 import numpy as np
 import pytest
@@ -14,10 +14,18 @@ def torch_twin(layer, dtype):
     """The torch module of the same kind and shape, loaded with the layer's weights (strict)."""
     kw = {"nonlinearity": layer.nonlinearity} if layer.kind == "RNN" else {}
     module = getattr(torch.nn, layer.kind)(
-        layer.input_size, layer.hidden_size, num_layers=layer.num_layers, bias=layer.bias,
-        batch_first=layer.batch_first, bidirectional=layer.bidirectional,
-        dtype=torch.float64 if dtype == np.float64 else torch.float32, **kw)
-    module.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()}, strict=True)
+        layer.input_size,
+        layer.hidden_size,
+        num_layers=layer.num_layers,
+        bias=layer.bias,
+        batch_first=layer.batch_first,
+        bidirectional=layer.bidirectional,
+        dtype=torch.float64 if dtype == np.float64 else torch.float32,
+        **kw,
+    )
+    module.load_state_dict(
+        {k: torch.from_numpy(v) for k, v in layer.state_dict().items()}, strict=True
+    )
     return module
 
 
@@ -26,8 +34,10 @@ def compare_with_torch(case, dtype, T=7, B=3, I=5, H=8, seed=0):
     layer = make_layer(*case, I=I, H=H, dtype=dtype, seed=seed)
     module = torch_twin(layer, dtype)
     rng = np.random.default_rng(seed + 1)
-    x, state, dout, dstate = (np.asarray(a, dtype) if not isinstance(a, list) else [s.astype(dtype) for s in a]
-                              for a in random_inputs(layer, T, B, rng))
+    x, state, dout, dstate = (
+        np.asarray(a, dtype) if not isinstance(a, list) else [s.astype(dtype) for s in a]
+        for a in random_inputs(layer, T, B, rng)
+    )
     out, final = layer.forward(x, pack(layer, state))
     dx, dstate0 = layer.backward(dout, pack(layer, dstate))
 
@@ -35,14 +45,15 @@ def compare_with_torch(case, dtype, T=7, B=3, I=5, H=8, seed=0):
     st = [torch.from_numpy(s).requires_grad_() for s in state]
     out_t, final_t = module(xt, pack(layer, st))
     loss = (out_t * torch.from_numpy(dout)).sum()
-    for s, d in zip(unpack(layer, final_t), dstate):
+    for s, d in zip(unpack(layer, final_t), dstate, strict=True):
         loss = loss + (s * torch.from_numpy(d)).sum()
     loss.backward()
 
     errors = {"out": rel_error(out, out_t.detach().numpy()), "dx": rel_error(dx, xt.grad.numpy())}
-    for i, (ours, theirs) in enumerate(zip(unpack(layer, final), unpack(layer, final_t))):
+    pairs = zip(unpack(layer, final), unpack(layer, final_t), strict=True)
+    for i, (ours, theirs) in enumerate(pairs):
         errors[f"final{i}"] = rel_error(ours, theirs.detach().numpy())
-    for i, (ours, theirs) in enumerate(zip(unpack(layer, dstate0), st)):
+    for i, (ours, theirs) in enumerate(zip(unpack(layer, dstate0), st, strict=True)):
         errors[f"dstate0_{i}"] = rel_error(ours, theirs.grad.numpy())
     for name, p in module.named_parameters():
         errors[name] = rel_error(layer.grads[name], p.grad.numpy())
@@ -77,7 +88,9 @@ def test_state_dict_round_trips_with_torch(kind):
     assert rel_error(ours, theirs) < 1e-5
 
     back = getattr(torch.nn, kind)(4, 6, num_layers=2, bidirectional=True)
-    back.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()}, strict=True)
+    back.load_state_dict(
+        {k: torch.from_numpy(v) for k, v in layer.state_dict().items()}, strict=True
+    )
     for k, v in back.state_dict().items():
         assert np.array_equal(v.numpy(), layer.params[k])
     assert list(layer.state_dict()) == list(module.state_dict())

@@ -1,9 +1,9 @@
 """Element-wise nonlinearities shared by the cells.
 
 The logistic function is computed through tanh, ``σ(x) = ½ tanh(x/2) + ½``: an exact identity, one
-transcendental call, and no ``exp`` that could overflow at large |x|. LSTM and GRU apply σ and tanh to
-adjacent gate blocks in one pass with ``scaled_tanh``, using a per-gate scale (½ for a σ gate, 1 for a
-tanh gate); multiplying by ½ or 1 is exact in floating point.
+transcendental call, and no ``exp`` that could overflow at large |x|. LSTM and GRU apply σ and tanh
+to adjacent gate blocks in one pass with ``scaled_tanh``, using a per-gate scale (½ for a σ gate,
+1 for a tanh gate); multiplying by ½ or 1 is exact in floating point.
 """
 
 import numpy as np
@@ -13,7 +13,7 @@ def scaled_tanh(x: np.ndarray, scale, shift, out: np.ndarray) -> np.ndarray:
     """out = scale * tanh(scale * x) + shift.
 
     With scale = shift = ½ this is σ(x); with scale = 1, shift = 0 it is tanh(x). ``scale`` and
-    ``shift`` broadcast against ``x`` (per-gate columns of shape (G, 1, 1) for x of shape (G, H, B)).
+    ``shift`` broadcast against ``x`` (per-gate columns (G, 1, 1) for x of shape (G, H, B)).
     """
     np.multiply(x, scale, out=out)
     np.tanh(out, out=out)

@@ -35,7 +35,7 @@ def forward(gi: np.ndarray, gh: np.ndarray, h_prev: np.ndarray, h: np.ndarray) -
     np.add(rz, gh[:2], rz)
     sigmoid(rz, rz)
     n = gi[2]
-    np.multiply(gi[0], gh[2], h)          # r * gh_n   (h is scratch here)
+    np.multiply(gi[0], gh[2], h)  # r * gh_n   (h is scratch here)
     np.add(n, h, n)
     np.tanh(n, n)
     np.subtract(h_prev, n, h)
@@ -43,8 +43,9 @@ def forward(gi: np.ndarray, gh: np.ndarray, h_prev: np.ndarray, h: np.ndarray) -
     return np.add(h, n, h)
 
 
-def backward_factors(acts: np.ndarray, gh_n: np.ndarray, h_prev: np.ndarray,
-                     out: np.ndarray | None = None) -> np.ndarray:
+def backward_factors(
+    acts: np.ndarray, gh_n: np.ndarray, h_prev: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
     """Factors of the backward step, for one step or a whole sequence (any leading axes).
 
     acts: (..., 3, H, B) activations r, z, n; gh_n, h_prev: (..., H, B).
@@ -61,13 +62,20 @@ def backward_factors(acts: np.ndarray, gh_n: np.ndarray, h_prev: np.ndarray,
     return F
 
 
-def backward(dh: np.ndarray, F: np.ndarray, z: np.ndarray, dgh: np.ndarray, dgi_n: np.ndarray,
-             dh_direct: np.ndarray) -> None:
+def backward(
+    dh: np.ndarray,
+    F: np.ndarray,
+    z: np.ndarray,
+    dgh: np.ndarray,
+    dgi_n: np.ndarray,
+    dh_direct: np.ndarray,
+) -> None:
     """One step.
 
     dh: (H, B) total dL/dh'. F: (4, H, B) from backward_factors; z: (H, B) update gate.
     Writes dL/dgh (3, H, B) into ``dgh``, dL/dgi_n (H, B) into ``dgi_n`` (which may be ``F[2]``:
-    it is read first; dgi_r, dgi_z equal dgh_r, dgh_z), and the part of dL/dh_prev that bypasses the matmul,
+    it is read first; dgi_r, dgi_z equal dgh_r, dgh_z), and the part of dL/dh_prev that bypasses
+    the matmul,
     dh * z, into ``dh_direct``.
     """
     np.multiply(dh, F[:3], dgh)

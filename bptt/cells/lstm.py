@@ -25,14 +25,17 @@ from .activations import scaled_tanh, sigmoid_grad, tanh_grad
 GATES = 4
 # Per-gate scale and shift for scaled_tanh over (4, H, B): σ for i, f, o and tanh for g.
 _COLUMNS = {
-    np.dtype(dt): (np.array([0.5, 0.5, 1.0, 0.5], dt).reshape(4, 1, 1),
-                   np.array([0.5, 0.5, 0.0, 0.5], dt).reshape(4, 1, 1))
+    np.dtype(dt): (
+        np.array([0.5, 0.5, 1.0, 0.5], dt).reshape(4, 1, 1),
+        np.array([0.5, 0.5, 0.0, 0.5], dt).reshape(4, 1, 1),
+    )
     for dt in (np.float32, np.float64)
 }
 
 
-def forward(a: np.ndarray, c_prev: np.ndarray, c: np.ndarray, tanh_c: np.ndarray,
-            h: np.ndarray) -> np.ndarray:
+def forward(
+    a: np.ndarray, c_prev: np.ndarray, c: np.ndarray, tanh_c: np.ndarray, h: np.ndarray
+) -> np.ndarray:
     """One step, features first: gates on axis 0, then hidden units, then the batch.
 
     a: (4, H, B) pre-activations, overwritten with the activations i, f, g, o.
@@ -40,15 +43,16 @@ def forward(a: np.ndarray, c_prev: np.ndarray, c: np.ndarray, tanh_c: np.ndarray
     """
     scale, shift = _COLUMNS[a.dtype]
     scaled_tanh(a, scale, shift, a)
-    np.multiply(a[1], c_prev, c)          # f * c
-    np.multiply(a[0], a[2], tanh_c)       # i * g   (tanh_c is scratch here)
+    np.multiply(a[1], c_prev, c)  # f * c
+    np.multiply(a[0], a[2], tanh_c)  # i * g   (tanh_c is scratch here)
     np.add(c, tanh_c, c)
     np.tanh(c, tanh_c)
-    return np.multiply(a[3], tanh_c, h)   # o * tanh(c')
+    return np.multiply(a[3], tanh_c, h)  # o * tanh(c')
 
 
-def backward_factors(acts: np.ndarray, c_prev: np.ndarray, tanh_c: np.ndarray,
-                     out: np.ndarray | None = None) -> np.ndarray:
+def backward_factors(
+    acts: np.ndarray, c_prev: np.ndarray, tanh_c: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
     """Factors of the backward step, for one step or a whole sequence (any leading axes).
 
     acts: (..., 4, H, B) activations i, f, g, o; c_prev, tanh_c: (..., H, B).
@@ -66,8 +70,9 @@ def backward_factors(acts: np.ndarray, c_prev: np.ndarray, tanh_c: np.ndarray,
     return F
 
 
-def backward(dh: np.ndarray, dc: np.ndarray, F: np.ndarray, f: np.ndarray,
-             da: np.ndarray) -> np.ndarray:
+def backward(
+    dh: np.ndarray, dc: np.ndarray, F: np.ndarray, f: np.ndarray, da: np.ndarray
+) -> np.ndarray:
     """One step.
 
     dh: (H, B) total dL/dh' (used as scratch: overwritten). dc: (H, B) dL/dc' from step t+1,
