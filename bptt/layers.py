@@ -188,7 +188,9 @@ class Recurrent:
         out = np.empty((B, T, D * H) if self.batch_first else (T, B, D * H), self.dtype)
         X, layers = x.reshape(T * B, -1).T, []  # (I, T*B), features first
         for k in range(self.num_layers):
-            Y = self._buffer((k, "out"))("Y", (D * H, T * B))  # this layer's outputs
+            last = k == self.num_layers - 1
+            # the next layer's input: this layer's outputs, features first (D*H, T*B)
+            Y = None if last else self._buffer((k, "out"))("Y", (D * H, T * B))
             dirs = []
             for d, sfx in enumerate(self._suffixes()):
                 work, reverse, j = self._buffer((k, d)), d == 1, k * D + d
@@ -207,16 +209,17 @@ class Recurrent:
                     )
                 finals[0][j] = loops.final(S, reverse).T
                 S_out = loops.outputs(S, reverse)  # (T, H, B)
-                np.copyto(Y[d * H : (d + 1) * H].reshape(H, T, B), S_out.transpose(1, 0, 2))
-                if k == self.num_layers - 1:
+                if last:
                     np.copyto(
                         out[:, :, d * H : (d + 1) * H],
                         S_out.transpose(2, 0, 1) if self.batch_first else S_out.transpose(0, 2, 1),
                     )
+                else:
+                    np.copyto(Y[d * H : (d + 1) * H].reshape(H, T, B), S_out.transpose(1, 0, 2))
                 dirs.append(cache)
-            layers.append((X, Y, dirs))
+            layers.append((X, dirs))
             X = Y
-        self._cache = (layers, [s.copy() for s in state0], B, T)
+        self._cache = (layers, B, T)
         return out, self._pack(tuple(finals))
 
     # ------------------------------------------------------------------ backward
@@ -229,7 +232,7 @@ class Recurrent:
             raise RuntimeError(
                 "backward: call forward first (there is no forward to differentiate)"
             )
-        layers, state0, B, T = self._cache
+        layers, B, T = self._cache
         H, D = self.hidden_size, self.num_directions
         out_shape = (B, T, D * H) if self.batch_first else (T, B, D * H)
         dout = as_array("dout", dout, self.dtype, ndim=3, what="(the shape of the last output)")
@@ -242,7 +245,7 @@ class Recurrent:
         )
         grads = {}
         for k in reversed(range(self.num_layers)):
-            X, Y, dirs = layers[k]
+            X, dirs = layers[k]
             dX = None
             for d, sfx in enumerate(self._suffixes()):
                 work, cache, j = self._buffer((k, d)), dirs[d], k * D + d
@@ -250,7 +253,7 @@ class Recurrent:
                     self.params[f"weight_ih_l{k}{sfx}"],
                     self.params[f"weight_hh_l{k}{sfx}"],
                 )
-                W_hhT = np.ascontiguousarray(W_hh.T)
+                W_hhT = W_hh.T       # a transposed view: BLAS reads it as is, no copy
                 dY_d, dh_n = dY[:, d * H : (d + 1) * H], dfinal[0][j].T
                 if self.kind == "LSTM":
                     dGI, dGH, dh0, dc0 = loops.lstm_backward(
@@ -263,9 +266,11 @@ class Recurrent:
                     dGI, dGH, dh0 = loops.rnn_backward(dY_d, dh_n, cache, W_hhT, work)
                 dstate0[0][j] = dh0.T
                 grads[f"weight_ih_l{k}{sfx}"] = dGI @ X.T
-                grads[f"weight_hh_l{k}{sfx}"] = self._weight_hh_grad(
-                    dGH, Y[d * H : (d + 1) * H], state0[0][j], d == 1
-                )
+                # the state each step read, features first (H, T*B): one GEMM for all steps
+                prev = work("prev", (H, T * B))
+                S = loops.previous(cache["S"], cache["reverse"])
+                np.copyto(prev.reshape(H, T, B), S.transpose(1, 0, 2))
+                grads[f"weight_hh_l{k}{sfx}"] = dGH @ prev.T
                 if self.bias:
                     db_ih = grads[f"bias_ih_l{k}{sfx}"] = dGI.sum(axis=1)
                     grads[f"bias_hh_l{k}{sfx}"] = db_ih.copy() if dGH is dGI else dGH.sum(axis=1)
@@ -281,24 +286,6 @@ class Recurrent:
         dx = dx.transpose(1, 0, 2) if self.batch_first else dx
         return dx, self._pack(tuple(dstate0))
 
-    @staticmethod
-    def _weight_hh_grad(dG, Y, h0, reverse):
-        """sum over steps of dG_t h_{t-1}^T as GEMMs on the layer's outputs, shifted by a step.
-
-        dG: (GH, T*B); Y: (H, T*B) this direction's outputs; h0: (B, H) its initial state.
-        """
-        B = h0.shape[0]
-        if reverse:  # step t read the output of step t + 1; the last step read h0
-            return dG[:, :-B] @ Y[:, B:].T + dG[:, -B:] @ h0
-        return dG[:, B:] @ Y[:, :-B].T + dG[:, :B] @ h0
-
-    def __repr__(self):
-        extra = f", nonlinearity={self.nonlinearity!r}" if self.kind == "RNN" else ""
-        return (
-            f"{self.kind}({self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
-            f"bias={self.bias}, batch_first={self.batch_first}, "
-            f"bidirectional={self.bidirectional}, dtype={self.dtype.name}{extra})"
-        )
 
 
 class RNN(Recurrent):

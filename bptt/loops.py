@@ -157,7 +157,7 @@ def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work):
         np.dot(W_hh, S[p], rec2)
         np.add(a, rec, a)
         lstm.forward(a, C[p], C[c], F[t, 4], S[c])
-    return S, final(C, reverse), {"A": A, "F": F, "C": C, "reverse": reverse}
+    return S, final(C, reverse), {"S": S, "A": A, "F": F, "C": C, "reverse": reverse}
 
 
 def lstm_backward(dY, dh_final, dc_final, cache, W_hhT, work):
