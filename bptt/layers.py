@@ -225,12 +225,13 @@ class Recurrent:
     # ------------------------------------------------------------------ backward
 
     def backward(self, dout, dstate=None):
-        """Gradients for the last forward. dout: like its ``out``; dstate: like its final state
-        (None means zeros). Returns (dx, dstate0) with the shapes of x and the initial state, and
-        sets ``self.grads``."""
+        """Gradients for the last forward, once (as torch, a graph is differentiated once).
+        dout: like its ``out``; dstate: like its final state (None means zeros). Returns
+        (dx, dstate0) with the shapes of x and the initial state, and sets ``self.grads``."""
         if self._cache is None:
             raise RuntimeError(
-                "backward: call forward first (there is no forward to differentiate)"
+                "backward: call forward first (each forward can be differentiated once, "
+                "and there is none pending)"
             )
         layers, B, T = self._cache
         H, D = self.hidden_size, self.num_directions
@@ -282,6 +283,7 @@ class Recurrent:
             if k > 0:
                 dY = np.ascontiguousarray(dX.reshape(-1, T, B).transpose(1, 0, 2))
         self.grads = {name: grads[name] for name in self.params}
+        self._cache = None  # backward reused the forward's buffers for the gradients
         dx = dX.reshape(T, B, -1)
         dx = dx.transpose(1, 0, 2) if self.batch_first else dx
         return dx, self._pack(tuple(dstate0))

@@ -8,8 +8,9 @@ per-step buffers are time-major with contiguous (G, H, B) blocks, so the recurre
 over contiguous memory. The big GEMMs over all steps use feature-major matrices (features,
 T*B): the inputs ``X`` (I, T*B), and the gate gradients, transposed once after the backward loop.
 
-Forward. ``project`` computes the input projections of all T steps as one GEMM plus the
-biases; each step then does one GEMM and the cell's element-wise work, in place. Backward. The
+Forward. ``project`` computes the input projections of all T steps before the loop (one batched
+matmul, or for small batches one GEMM), biases included; each step then does one GEMM and the
+cell's element-wise work, in place. Backward. The
 cell's derivative factors are computed for the whole sequence at once; each step does one GEMM
 ``W_hh.T @ dG`` and a few products; the gate gradients go back to the caller as feature-major
 matrices, so that each weight gradient is one GEMM there.
@@ -86,17 +87,13 @@ def feature_major(dG: np.ndarray, out: np.ndarray) -> np.ndarray:
     return M
 
 
-def _start(dY, dh_final, t, dh):
-    np.add(dY[t], dh_final, dh)
-
-
 # ----------------------------------------------------------------------------------------- RNN
 
 
 def rnn_forward(X, W_ih, W_hh, bias, h0, reverse, work, nonlinearity="tanh"):
     """X: (I, T*B); bias: b_ih + b_hh or None; h0: (H, B). Returns S (T+1, H, B) and the cache."""
-    H, T = W_hh.shape[1], X.shape[1] // h0.shape[1]
-    B = h0.shape[1]
+    H, B = W_hh.shape[1], h0.shape[1]
+    T = X.shape[1] // B
     F = work("F", (T, 1, H, B))  # projections now, derivative factors in backward
     project(X, W_ih, bias, work("P", (H, T * B)), F)
     S = work("S", (T + 1, H, B))
@@ -122,7 +119,7 @@ def rnn_backward(dY, dh_final, cache, W_hhT, work):
     last = None
     for t, _, _ in reversed(steps(T, reverse)):
         if last is None:
-            _start(dY, dh_final, t, dh)
+            np.add(dY[t], dh_final, dh)  # the last step: dL/dh from above and from the final state
         else:
             np.dot(W_hhT, dG[last, 0], dh)
             np.add(dh, dY[t], dh)
@@ -172,7 +169,7 @@ def lstm_backward(dY, dh_final, dc_final, cache, W_hhT, work):
     last = None
     for t, _, _ in reversed(steps(T, reverse)):
         if last is None:
-            _start(dY, dh_final, t, dh)
+            np.add(dY[t], dh_final, dh)  # the last step: dL/dh from above and from the final state
         else:
             np.dot(W_hhT, dA[last].reshape(4 * H, B), dh)
             np.add(dh, dY[t], dh)
@@ -218,7 +215,7 @@ def gru_backward(dY, dh_final, cache, W_hhT, work):
     last = None
     for t, _, _ in reversed(steps(T, reverse)):
         if last is None:
-            _start(dY, dh_final, t, dh)
+            np.add(dY[t], dh_final, dh)  # the last step: dL/dh from above and from the final state
         else:
             np.dot(W_hhT, dGH[last].reshape(3 * H, B), dh)
             np.add(dh, direct, dh)

@@ -69,6 +69,9 @@ def test_backward_before_forward_and_bad_dout():
         layer.backward(np.zeros((5, 2, 8)))
     with pytest.raises(ValueError, match=r"dstate\[1\] \(c\): expected shape \(2, 2, 4\)"):
         layer.backward(np.zeros_like(out), (np.zeros((2, 2, 4)), np.zeros((1, 2, 4))))
+    layer.backward(np.zeros_like(out))                 # bad input above changed nothing
+    with pytest.raises(RuntimeError, match="differentiated once"):
+        layer.backward(np.zeros_like(out))
 
 
 @pytest.mark.parametrize(
