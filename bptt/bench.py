@@ -174,12 +174,14 @@ def _child(spec: dict) -> None:
         print(json.dumps(Case(torch=torch, **spec).memory()))
 
 
-def time_interleaved(steps: dict, repeat: int, settle: float = 0.02) -> dict:
+def time_interleaved(steps: dict, repeat: int, settle: float = 0.2) -> dict:
     """ms per call of each step function: repeat after repeat, each implementation in turn.
 
     Before each timed call, the same implementation runs untimed for ``settle`` seconds (at least
-    once): torch's OpenMP threads and OpenBLAS's threads keep spinning for a while after their last
-    parallel region, and this keeps one library's idle spinning out of the other's timed call.
+    once). OpenBLAS's worker threads keep spinning for about 0.1 s after a call (measured here:
+    torch's LSTM step at B=32, H=256 took 44-54 ms right after a NumPy step, 24 ms from 0.1-0.15 s
+    on), and torch's OpenMP threads spin too; the pause keeps one library's idle spinning out of
+    the other's timed call.
     """
     times = {name: [] for name in steps}
     for _ in range(repeat):
