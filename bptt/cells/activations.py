@@ -30,11 +30,13 @@ def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return scaled_tanh(x, 0.5, 0.5, out)
 
 
-def sigmoid_grad(s: np.ndarray) -> np.ndarray:
-    """dσ/dx in terms of the output s = σ(x): s * (1 - s)."""
-    return s * (1 - s)
+def sigmoid_grad(s: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """dσ/dx in terms of the output s = σ(x): s * (1 - s), into ``out`` if given."""
+    out = np.subtract(1, s, out)
+    return np.multiply(out, s, out)
 
 
-def tanh_grad(t: np.ndarray) -> np.ndarray:
-    """d tanh/dx in terms of the output t = tanh(x): 1 - t²."""
-    return 1 - t * t
+def tanh_grad(t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """d tanh/dx in terms of the output t = tanh(x): 1 - t², into ``out`` if given."""
+    out = np.multiply(t, t, out)
+    return np.subtract(1, out, out)

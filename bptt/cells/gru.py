@@ -54,11 +54,12 @@ def backward_factors(
     """
     r, z, n = (acts[..., k, :, :] for k in range(3))
     F = np.empty(acts.shape[:-3] + (4,) + acts.shape[-2:], acts.dtype) if out is None else out
-    Fn = F[..., 3, :, :]
-    np.multiply(1 - z, tanh_grad(n), Fn)
-    np.multiply(Fn * gh_n, sigmoid_grad(r), F[..., 0, :, :])
-    np.multiply(h_prev - n, sigmoid_grad(z), F[..., 1, :, :])
-    np.multiply(Fn, r, F[..., 2, :, :])
+    F_r, F_z, F_hn, F_n = (F[..., k, :, :] for k in range(4))
+    np.multiply(tanh_grad(n, F_n), 1 - z, F_n)                   # (1 - z)(1 - n²)
+    np.multiply(sigmoid_grad(r, F_r), gh_n, F_r)
+    np.multiply(F_r, F_n, F_r)                                   # Fn gh_n r(1 - r)
+    np.multiply(sigmoid_grad(z, F_z), h_prev - n, F_z)           # (h - n) z(1 - z)
+    np.multiply(F_n, r, F_hn)                                    # Fn r
     return F
 
 

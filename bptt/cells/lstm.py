@@ -61,12 +61,12 @@ def backward_factors(
     """
     i, f, g, o = (acts[..., k, :, :] for k in range(4))
     F = np.empty(acts.shape[:-3] + (5,) + acts.shape[-2:], acts.dtype) if out is None else out
-    np.multiply(g, sigmoid_grad(i), F[..., 0, :, :])
-    np.multiply(c_prev, sigmoid_grad(f), F[..., 1, :, :])
-    np.multiply(i, tanh_grad(g), F[..., 2, :, :])
-    dtanh = tanh_grad(tanh_c)
-    np.multiply(tanh_c, sigmoid_grad(o), F[..., 3, :, :])
-    np.multiply(o, dtanh, F[..., 4, :, :])
+    F_i, F_f, F_g, F_o, F_c = (F[..., k, :, :] for k in range(5))
+    np.multiply(sigmoid_grad(i, F_i), g, F_i)          # each computed in its own slot:
+    np.multiply(sigmoid_grad(f, F_f), c_prev, F_f)     # no temporaries over the sequence
+    np.multiply(tanh_grad(g, F_g), i, F_g)
+    np.multiply(sigmoid_grad(o, F_o), tanh_c, F_o)     # before F_c replaces tanh_c
+    np.multiply(tanh_grad(tanh_c, F_c), o, F_c)
     return F
 
 
