@@ -29,10 +29,11 @@ def builtin_path() -> str:
 
 def corpus_name(paths: Sequence[str]) -> str:
     """A short name for a run folder: the first path's file name without extension, or
-    ``tinyshakespeare`` for the built-in corpus (no paths)."""
+    ``tinyshakespeare`` for the built-in corpus (no paths). ``.`` and ``..`` are named after the
+    folder they stand for (else the run would go to ``runs/.``, or ``runs/..``: the cwd)."""
     if not paths:
         return BUILTIN
-    base = os.path.basename(os.path.normpath(paths[0]))
+    base = os.path.basename(os.path.abspath(paths[0]))
     return os.path.splitext(base)[0] or "corpus"
 
 

@@ -25,6 +25,14 @@ def test_folders_recursive_sorted_files_in_given_order(tmp_path):
     assert data.corpus_name([]) == "tinyshakespeare"
 
 
+def test_corpus_name_of_dot_and_dotdot_is_the_folder_name(tmp_path, monkeypatch):
+    (tmp_path / "texts" / "sub").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "texts" / "sub")
+    assert data.corpus_name(["."]) == "sub"
+    assert data.corpus_name([".."]) == "texts"
+    assert data.corpus_name(["../"]) == "texts"
+
+
 def test_builtin_corpus_is_tiny_shakespeare():
     text = data.read_corpus([])
     assert len(text) == 1115394 and len(set(text)) == 65
