@@ -97,13 +97,16 @@ class CharLM:
 
 def next_distribution(logits: np.ndarray, temperature: float, top_k: int | None) -> np.ndarray:
     """Probabilities (V,) in float64 from one row of logits, after top-k and temperature.
-    temperature 0 puts all mass on the largest logit (the first one on ties)."""
+    temperature 0 (or one so small that logits / temperature overflows) puts all mass on the
+    largest logit (the first one on ties)."""
     z = np.asarray(logits, dtype=np.float64)
-    if temperature == 0:
+    with np.errstate(over="ignore"):
+        scaled = z / temperature if temperature != 0 else z
+    if temperature == 0 or not np.isfinite(scaled).all():    # 0, or so small that z / T overflows
         p = np.zeros_like(z)
         p[np.argmax(z)] = 1.0
         return p
-    z = z / temperature
+    z = scaled
     if top_k is not None and top_k < z.size:
         cut = np.partition(z, -top_k)[-top_k]
         z = np.where(z >= cut, z, -np.inf)

@@ -1,5 +1,7 @@
 """The character model: gradients (finite differences, torch), truncated BPTT, sampling."""
 
+import warnings
+
 import numpy as np
 import pytest
 from fd import numerical_grad, rel_error
@@ -162,3 +164,15 @@ def test_next_distribution():
     cold, hot = next_distribution(z, 0.1, None), next_distribution(z, 10.0, None)
     assert cold.max() > p.max() > hot.max()
     assert np.array_equal(next_distribution(z, 0, None), [0, 1, 0, 0])
+
+
+def test_tiny_temperature_is_greedy_without_warnings(vocab_model):
+    z = np.array([1.0, 3.0, 2.0, -1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                   # no overflow warning on stderr
+        for t in (1e-310, 5e-324):                       # z / t overflows to inf
+            assert np.array_equal(next_distribution(z, t, None), [0, 1, 0, 0])
+            assert np.array_equal(next_distribution(z, t, 2), [0, 1, 0, 0])
+        vocab, model = vocab_model
+        tiny = sample(model, vocab, 30, temperature=1e-310, rng=np.random.default_rng(1))
+    assert tiny == sample(model, vocab, 30, temperature=0, rng=np.random.default_rng(2))
