@@ -189,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     except DivergedError as err:
         _say(f"bptt {argv[0]}: stopped: {err}")
         return 1
+    except FloatingPointError as err:           # `bptt sample` on a diverged model
+        _say(f"bptt {argv[0]}: error: {err}")
+        return 1
     except BrokenPipeError:                     # e.g. `bptt sample RUN | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -71,8 +71,12 @@ class CharLM:
 
     def forward(self, x: np.ndarray, state=None):
         """x: (T, B) ids; state: the recurrent layer's state or None (zeros).
-        Returns logits (T*B, V) and the final state (detached copies)."""
+        Returns logits (T*B, V) and the final state (detached copies). Raises FloatingPointError
+        if the recurrent output is NaN or infinite."""
         out, state = self.rnn.forward(self._onehot(x), state)     # (T, B, H)
+        if not np.isfinite(out).all():      # parameters gone to huge values: not a bad argument
+            raise FloatingPointError("the model's recurrent output is NaN or infinite (its "
+                                     "parameters have diverged)")
         logits = self.head.forward(out.reshape(-1, out.shape[-1]))  # (T*B, V)
         return logits, state
 

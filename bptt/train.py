@@ -188,7 +188,10 @@ def _evaluate(model: CharLM, val: np.ndarray, cfg: Config) -> float:
         val = val[: cfg.eval_chars + 1]
     total, count, state = 0.0, 0, None
     for x, y in eval_chunks(val, cfg.batch, cfg.seq_len):
-        loss, state = model.loss(x, y, state)
+        try:
+            loss, state = model.loss(x, y, state)
+        except FloatingPointError:              # diverged parameters; the caller stops the run
+            return math.nan
         total += loss * x.size
         count += x.size
     return total / count
@@ -314,6 +317,10 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
         log(f"resuming {out} at step {step} of {cfg.steps}")
 
     def save():
+        bad = [k for k, v in model.params.items() if not np.isfinite(v).all()]
+        if bad:                                 # never replace a good checkpoint with this
+            raise DivergedError(f"the parameter {bad[0]} became NaN or infinite at step {step}; "
+                                f"{keep}")
         meta_now = {"config": dataclasses.asdict(cfg), "vocab": vocab.chars, "step": step,
                     "position": position, "adam_t": opt.t, "rng": rng.bit_generator.state,
                     "loss_sum": loss_sum, "loss_count": loss_count,
@@ -327,7 +334,9 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
     from tqdm import tqdm
     start = time.perf_counter()
     chunk_chars, busy, chars, saved = cfg.batch * cfg.seq_len, 0.0, 0, -1
-    with _stop_requests() as stop:
+    keep = f"the last good checkpoint is kept in {out}; try a lower --lr or --clip with --resume"
+    # NaN/inf is caught by the checks below, which name the step: no RuntimeWarnings on stderr
+    with _stop_requests() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         os.makedirs(out, exist_ok=True)
         _write_metrics(os.path.join(out, METRICS), rows)
         bar = tqdm(total=cfg.steps, initial=step, file=sys.stderr, disable=not progress,
@@ -338,18 +347,23 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
                     carried = None                           # a new pass over the text
                 x, y = batches.get(position)
                 t0 = time.perf_counter()
-                loss, new_state = model.loss_and_grads(x, y, carried)
-                norm = clip_grad_norm(model.grads, cfg.clip if cfg.clip > 0 else math.inf)
+                try:
+                    loss, new_state = model.loss_and_grads(x, y, carried)
+                    norm = clip_grad_norm(model.grads, cfg.clip if cfg.clip > 0 else math.inf)
+                except FloatingPointError:              # NaN/inf inside the model's forward
+                    loss = norm = math.nan
                 if not (math.isfinite(loss) and math.isfinite(norm)):
                     what = "loss" if not math.isfinite(loss) else "gradient norm"
                     raise DivergedError(f"the {what} became {loss if what == 'loss' else norm} at "
-                                        f"step {step + 1}; the last good checkpoint is kept in "
-                                        f"{out}; try a lower --lr or --clip with --resume")
+                                        f"step {step + 1}; {keep}")
                 opt.step(model.params, model.grads)
                 busy, chars = busy + time.perf_counter() - t0, chars + chunk_chars
                 step, position, carried = step + 1, batches.next_position(position), new_state
                 loss_sum, loss_count = loss_sum + loss, loss_count + 1
                 val = _evaluate(model, val_ids, cfg) if step % cfg.eval_every == 0 else None
+                if val is not None and not math.isfinite(val):
+                    raise DivergedError(f"the validation loss became {val} after step {step}; "
+                                        f"{keep}")
                 if val is not None:
                     last_val = [step, val]
                 if step % cfg.log_every == 0 or val is not None:

@@ -216,6 +216,31 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_checkpoint(tmp_path, corpu
     assert meta["step"] == 5
 
 
+@pytest.mark.parametrize("eval_every,checkpoint_every", [(1, 1000), (1000, 1), (1000, 1000)])
+def test_overflowing_lr_stops_in_one_line_without_a_bad_checkpoint(tmp_path, corpus, eval_every,
+                                                                   checkpoint_every):
+    # Adam's first step moves every parameter by ~lr: float32 overflows, the recurrent output is
+    # NaN, which the head would refuse with a ValueError traceback
+    r = run_cli("train", corpus, *TINY, "--lr", "1e38", "--steps", 20, "--out", "run",
+                "--eval-every", eval_every, "--checkpoint-every", checkpoint_every, cwd=tmp_path)
+    lines = [x for x in r.stderr.replace("\r", "\n").splitlines() if "step/s" not in x and x]
+    assert r.returncode == 1 and "Traceback" not in r.stderr and r.stdout == "", r.stderr
+    assert len(lines) == 1 and "stopped" in lines[0] and "step" in lines[0], lines
+    if (tmp_path / "run" / "checkpoint.npz").exists():
+        arrays, _ = load(tmp_path / "run")
+        assert all(np.isfinite(a).all() for a in arrays.values())
+
+
+def test_sample_from_a_diverged_model_is_one_line(trained, monkeypatch, capsys):
+    def diverged(self, x, state=None):
+        raise FloatingPointError("the model's recurrent output is NaN or infinite")
+
+    monkeypatch.setattr(bptt_lm.CharLM, "forward", diverged)
+    assert cli.main(["sample", str(trained[0])]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "NaN or infinite" in err
+
+
 def test_import_bptt_stays_light():
     code = ("import sys, bptt; "
             "print([m for m in ('matplotlib', 'tqdm', 'torch') if m in sys.modules])")

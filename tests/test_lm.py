@@ -176,3 +176,14 @@ def test_tiny_temperature_is_greedy_without_warnings(vocab_model):
         vocab, model = vocab_model
         tiny = sample(model, vocab, 30, temperature=1e-310, rng=np.random.default_rng(1))
     assert tiny == sample(model, vocab, 30, temperature=0, rng=np.random.default_rng(2))
+
+
+def test_diverged_parameters_raise_floating_point_error():
+    model = CharLM(5, "lstm", hidden=4, layers=1, seed=0)
+    model.params["rnn.bias_ih_l0"][...] = np.inf                  # as after an Adam overflow
+    model.params["rnn.bias_hh_l0"][...] = -np.inf
+    x = np.zeros((3, 2), dtype=np.int64)
+    with np.errstate(invalid="ignore"), pytest.raises(FloatingPointError, match="NaN or inf"):
+        model.loss(x, x)
+    with np.errstate(invalid="ignore"), pytest.raises(FloatingPointError, match="NaN or inf"):
+        model.loss_and_grads(x, x)
