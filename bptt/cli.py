@@ -192,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     except FloatingPointError as err:           # `bptt sample` on a diverged model
         _say(f"bptt {argv[0]}: error: {err}")
         return 1
+    except MemoryError as err:                  # e.g. a --hidden far too large for this machine
+        _say(f"bptt {argv[0]}: error: not enough memory" + (f" ({err})" if str(err) else ""))
+        return 1
     except BrokenPipeError:                     # e.g. `bptt sample RUN | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

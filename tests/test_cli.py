@@ -231,6 +231,14 @@ def test_overflowing_lr_stops_in_one_line_without_a_bad_checkpoint(tmp_path, cor
         assert all(np.isfinite(a).all() for a in arrays.values())
 
 
+def test_out_of_memory_is_one_line(tmp_path, corpus):
+    before = snapshot(tmp_path)
+    r = run_cli("train", corpus, *TINY, "--hidden", 10**7, cwd=tmp_path)   # a PiB of weights
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1 and "not enough memory" in r.stderr
+    assert snapshot(tmp_path) == before
+
+
 def test_sample_from_a_diverged_model_is_one_line(trained, monkeypatch, capsys):
     def diverged(self, x, state=None):
         raise FloatingPointError("the model's recurrent output is NaN or infinite")
