@@ -92,6 +92,8 @@ class Vocab:
     """The characters of a text, sorted by code point; ids are positions in that order."""
 
     def __init__(self, chars: str):
+        if not isinstance(chars, str):
+            raise TypeError(f"chars: expected a str, got {type(chars).__name__}")
         if len(set(chars)) != len(chars) or list(chars) != sorted(chars):
             raise ValueError("chars: expected distinct characters sorted by code point")
         if not chars:

@@ -346,10 +346,16 @@ def damage(path, how):
         np.savez(path.with_suffix(""), **arrays)
     elif how == "text":
         path.write_text("not a checkpoint")
+    elif how == "vocab_not_text":
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(str(arrays.pop("__meta__")))
+        meta["vocab"] = list(meta["vocab"])
+        np.savez(path.with_suffix(""), __meta__=np.array(json.dumps(meta)), **arrays)
 
 
 @pytest.mark.parametrize("how", ["truncated", "flipped", "foreign", "pickle", "pickled_array",
-                                 "text"])
+                                 "text", "vocab_not_text"])
 def test_bad_checkpoint_for_sample(tmp_path, trained, how):
     run = tmp_path / "run"
     shutil.copytree(trained[0], run)

@@ -69,6 +69,8 @@ def test_vocab_any_characters_round_trip():
     assert v.missing("Hxyx🙂") == "xy"
     with pytest.raises(ValueError):
         Vocab("ba")
+    with pytest.raises(TypeError, match="chars"):
+        Vocab(list("ab"))                               # e.g. from a hand-edited checkpoint
 
 
 def test_split_last_fraction_is_validation():
