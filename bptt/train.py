@@ -320,7 +320,7 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
         bad = [k for k, v in model.params.items() if not np.isfinite(v).all()]
         if bad:                                 # never replace a good checkpoint with this
             raise DivergedError(f"the parameter {bad[0]} became NaN or infinite at step {step}; "
-                                f"{keep}")
+                                f"{keep()}")
         meta_now = {"config": dataclasses.asdict(cfg), "vocab": vocab.chars, "step": step,
                     "position": position, "adam_t": opt.t, "rng": rng.bit_generator.state,
                     "loss_sum": loss_sum, "loss_count": loss_count,
@@ -334,7 +334,14 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
     from tqdm import tqdm
     start = time.perf_counter()
     chunk_chars, busy, chars, saved = cfg.batch * cfg.seq_len, 0.0, 0, -1
-    keep = f"the last good checkpoint is kept in {out}; try a lower --lr or --clip with --resume"
+
+    def keep() -> str:
+        if os.path.exists(path):
+            return (f"the last good checkpoint is kept in {out}; try a lower --lr or --clip "
+                    "with --resume")
+        return (f"no checkpoint was written; delete {out} and start again with a lower --lr "
+                "or --clip")
+
     # NaN/inf is caught by the checks below, which name the step: no RuntimeWarnings on stderr
     with _stop_requests() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         os.makedirs(out, exist_ok=True)
@@ -355,7 +362,7 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
                 if not (math.isfinite(loss) and math.isfinite(norm)):
                     what = "loss" if not math.isfinite(loss) else "gradient norm"
                     raise DivergedError(f"the {what} became {loss if what == 'loss' else norm} at "
-                                        f"step {step + 1}; {keep}")
+                                        f"step {step + 1}; {keep()}")
                 opt.step(model.params, model.grads)
                 busy, chars = busy + time.perf_counter() - t0, chars + chunk_chars
                 step, position, carried = step + 1, batches.next_position(position), new_state
@@ -363,7 +370,7 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
                 val = _evaluate(model, val_ids, cfg) if step % cfg.eval_every == 0 else None
                 if val is not None and not math.isfinite(val):
                     raise DivergedError(f"the validation loss became {val} after step {step}; "
-                                        f"{keep}")
+                                        f"{keep()}")
                 if val is not None:
                     last_val = [step, val]
                 if step % cfg.log_every == 0 or val is not None:

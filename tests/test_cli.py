@@ -226,7 +226,9 @@ def test_overflowing_lr_stops_in_one_line_without_a_bad_checkpoint(tmp_path, cor
     lines = [x for x in r.stderr.replace("\r", "\n").splitlines() if "step/s" not in x and x]
     assert r.returncode == 1 and "Traceback" not in r.stderr and r.stdout == "", r.stderr
     assert len(lines) == 1 and "stopped" in lines[0] and "step" in lines[0], lines
-    if (tmp_path / "run" / "checkpoint.npz").exists():
+    saved = (tmp_path / "run" / "checkpoint.npz").exists()
+    assert ("--resume" in lines[0]) == saved and ("no checkpoint" in lines[0]) != saved, lines
+    if saved:
         arrays, _ = load(tmp_path / "run")
         assert all(np.isfinite(a).all() for a in arrays.values())
 
