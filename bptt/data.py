@@ -37,9 +37,11 @@ def corpus_name(paths: Sequence[str]) -> str:
     return os.path.splitext(base)[0] or "corpus"
 
 
-def list_files(paths: Sequence[str]) -> list[str]:
+def list_files(paths: Sequence[str], skip: str | None = None) -> list[str]:
     """The files named by ``paths``, in the order given; a folder stands for every file below it
-    (recursively, sorted by path, names starting with '.' skipped)."""
+    (recursively, sorted by path, names starting with '.' skipped, and the folder ``skip`` too:
+    a run folder inside the corpus folder is not part of the corpus)."""
+    skip = os.path.realpath(skip) if skip else None
     files = []
     for path in paths:
         if os.path.isfile(path):
@@ -47,7 +49,8 @@ def list_files(paths: Sequence[str]) -> list[str]:
         elif os.path.isdir(path):
             found = []
             for root, dirs, names in os.walk(path):
-                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                dirs[:] = [d for d in dirs if not d.startswith(".")
+                           and os.path.realpath(os.path.join(root, d)) != skip]
                 found += [os.path.join(root, n) for n in names if not n.startswith(".")]
             if not found:
                 raise CorpusError(f"corpus folder {path} holds no files")
@@ -57,10 +60,11 @@ def list_files(paths: Sequence[str]) -> list[str]:
     return files
 
 
-def read_corpus(paths: Sequence[str]) -> str:
-    """The text of all files named by ``paths`` (see ``list_files``), decoded as UTF-8 and joined
-    as they are; no paths means the built-in corpus. Raises CorpusError naming the problem."""
-    files = list_files(paths) if paths else [builtin_path()]
+def read_corpus(paths: Sequence[str], skip: str | None = None) -> str:
+    """The text of all files named by ``paths`` (see ``list_files``; ``skip``: a folder left out),
+    decoded as UTF-8 and joined as they are; no paths means the built-in corpus. Raises
+    CorpusError naming the problem."""
+    files = list_files(paths, skip) if paths else [builtin_path()]
     parts = []
     for f in files:
         try:

@@ -277,7 +277,7 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
     log = log or (lambda msg: None)
     cfg, arrays, meta = _resolve(config, overrides)
     out, path = cfg.out, os.path.join(cfg.out, CHECKPOINT)
-    text = read_corpus(cfg.corpus)
+    text = read_corpus(cfg.corpus, skip=out)  # a run folder inside a corpus folder is not text
     vocab = Vocab.from_text(text)
     if meta:
         if meta.get("corpus_sha256") != fingerprint(text):

@@ -383,3 +383,14 @@ def test_bad_sample_flags(tmp_path, trained, flags, word):
 def test_sample_missing_run(tmp_path):
     before = snapshot(tmp_path)
     assert_user_error(run_cli("sample", tmp_path / "nope", cwd=tmp_path), before, tmp_path, "nope")
+
+
+def test_a_run_folder_inside_the_corpus_folder_is_not_read_as_corpus(tmp_path, corpus):
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    (texts / "a.txt").write_text(open(corpus, encoding="utf-8").read(), encoding="utf-8")
+    first = run_cli("train", ".", *TINY, "--steps", 20, "--out", "runs/texts", cwd=texts)
+    assert first.returncode == 0, first.stderr
+    again = run_cli("train", ".", "--out", "runs/texts", "--resume", "--steps", 30, cwd=texts)
+    assert again.returncode == 0, again.stderr
+    assert rows(texts / "runs" / "texts")[-1]["step"] == "30"
