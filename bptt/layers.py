@@ -25,6 +25,7 @@ class Recurrent:
     """Shared implementation of RNN, LSTM and GRU (use those classes)."""
 
     kind = ""
+    nonlinearity = "tanh"  # RNN's constructor sets its own; LSTM and GRU have none
 
     def __init__(
         self,
@@ -36,7 +37,6 @@ class Recurrent:
         bidirectional: bool = False,
         dtype=np.float32,
         seed: int | None = None,
-        nonlinearity: str = "tanh",
     ):
         self.input_size = positive_int("input_size", input_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
@@ -45,9 +45,6 @@ class Recurrent:
         self.batch_first = bool(batch_first)
         self.bidirectional = bool(bidirectional)
         self.dtype = as_dtype(dtype)
-        if nonlinearity not in rnn_cell.NONLINEARITIES:
-            raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
-        self.nonlinearity = nonlinearity
         self.gates = GATES[self.kind]
         self.num_directions = 2 if self.bidirectional else 1
         self.params = {name: np.zeros(shape, self.dtype) for name, shape in self._shapes().items()}
@@ -295,44 +292,33 @@ class RNN(Recurrent):
 
     kind = "RNN"
 
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        bidirectional: bool = False,
+        dtype=np.float32,
+        seed: int | None = None,
+    ):
+        if nonlinearity not in rnn_cell.NONLINEARITIES:
+            raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, seed
+        )
+
 
 class LSTM(Recurrent):
     """LSTM as torch.nn.LSTM: gates i, f, g, o; state (h, c)."""
 
     kind = "LSTM"
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        bidirectional: bool = False,
-        dtype=np.float32,
-        seed: int | None = None,
-    ):
-        super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, seed
-        )
-
 
 class GRU(Recurrent):
     """GRU as torch.nn.GRU: gates r, z, n with n = tanh(W_in x + b_in + r * (W_hn h + b_hn))."""
 
     kind = "GRU"
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        bidirectional: bool = False,
-        dtype=np.float32,
-        seed: int | None = None,
-    ):
-        super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, seed
-        )
