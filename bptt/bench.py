@@ -122,19 +122,17 @@ class Case:
         m.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()})
         return m
 
-    def engine_step(self, layer=None):
-        layer = layer or self.layer
-        out, _ = layer.forward(self.x)
-        layer.backward(self.dout)
+    def engine_step(self):
+        self.layer.forward(self.x)
+        self.layer.backward(self.dout)
 
     def naive_step(self):
         naive.STEPS[self.cell](self.layer.params, self.x, self.dout)
 
-    def torch_step(self, module=None):
-        module = module or self.module
-        module.zero_grad(set_to_none=True)
+    def torch_step(self):
+        self.module.zero_grad(set_to_none=True)
         self.xt.grad = None
-        out, _ = module(self.xt)
+        out, _ = self.module(self.xt)
         out.backward(self.doutt)
 
     def memory(self):
