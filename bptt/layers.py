@@ -285,6 +285,13 @@ class Recurrent:
         dx = dx.transpose(1, 0, 2) if self.batch_first else dx
         return dx, self._pack(tuple(dstate0))
 
+    def __repr__(self):
+        extra = f", nonlinearity={self.nonlinearity!r}" if self.kind == "RNN" else ""
+        return (
+            f"{self.kind}({self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+            f"bias={self.bias}, batch_first={self.batch_first}, "
+            f"bidirectional={self.bidirectional}, dtype={self.dtype.name}{extra})"
+        )
 
 
 class RNN(Recurrent):

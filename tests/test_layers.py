@@ -112,3 +112,11 @@ def test_zero_grad_and_state_dict_copies():
     sd = layer.state_dict()
     sd["weight_hh_l0"][...] = 7
     assert not np.any(layer.params["weight_hh_l0"] == 7)
+
+
+def test_repr_names_the_kind_and_its_settings():
+    assert repr(bptt.RNN(3, 4, nonlinearity="relu")) == (
+        "RNN(3, 4, num_layers=1, bias=True, batch_first=False, bidirectional=False, "
+        "dtype=float32, nonlinearity='relu')"
+    )
+    assert repr(bptt.GRU(3, 4, num_layers=2, dtype=np.float64)).startswith("GRU(3, 4, num_layers=2")
