@@ -214,7 +214,7 @@ class Recurrent:
                 else:
                     np.copyto(Y[d * H : (d + 1) * H].reshape(H, T, B), S_out.transpose(1, 0, 2))
                 dirs.append(cache)
-            layers.append((X, dirs))
+            layers.append(dirs)
             X = Y
         self._cache = (layers, B, T)
         return out, self._pack(tuple(finals))
@@ -243,7 +243,7 @@ class Recurrent:
         )
         grads = {}
         for k in reversed(range(self.num_layers)):
-            X, dirs = layers[k]
+            dirs = layers[k]
             dX = None
             for d, sfx in enumerate(self._suffixes()):
                 work, cache, j = self._buffer((k, d)), dirs[d], k * D + d
@@ -254,24 +254,18 @@ class Recurrent:
                 W_hhT = W_hh.T       # a transposed view: BLAS reads it as is, no copy
                 dY_d, dh_n = dY[:, d * H : (d + 1) * H], dfinal[0][j].T
                 if self.kind == "LSTM":
-                    dGI, dGH, dh0, dc0 = loops.lstm_backward(
+                    dGI, g, dh0, dc0 = loops.lstm_backward(
                         dY_d, dh_n, dfinal[1][j].T, cache, W_hhT, work
                     )
                     dstate0[1][j] = dc0.T
                 elif self.kind == "GRU":
-                    dGI, dGH, dh0 = loops.gru_backward(dY_d, dh_n, cache, W_hhT, work)
+                    dGI, g, dh0 = loops.gru_backward(dY_d, dh_n, cache, W_hhT, work)
                 else:
-                    dGI, dGH, dh0 = loops.rnn_backward(dY_d, dh_n, cache, W_hhT, work)
+                    dGI, g, dh0 = loops.rnn_backward(dY_d, dh_n, cache, W_hhT, work)
                 dstate0[0][j] = dh0.T
-                grads[f"weight_ih_l{k}{sfx}"] = dGI @ X.T
-                # the state each step read, features first (H, T*B): one GEMM for all steps
-                prev = work("prev", (H, T * B))
-                S = loops.previous(cache["S"], cache["reverse"])
-                np.copyto(prev.reshape(H, T, B), S.transpose(1, 0, 2))
-                grads[f"weight_hh_l{k}{sfx}"] = dGH @ prev.T
-                if self.bias:
-                    db_ih = grads[f"bias_ih_l{k}{sfx}"] = dGI.sum(axis=1)
-                    grads[f"bias_hh_l{k}{sfx}"] = db_ih.copy() if dGH is dGI else dGH.sum(axis=1)
+                names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+                for name, value in zip(names[: 4 if self.bias else 2], g, strict=False):
+                    grads[f"{name}_l{k}{sfx}"] = value
                 if k == 0:  # (T*B, I): the layout of x
                     part = dGI.T @ W_ih
                 else:  # (D*H, T*B): the layout of the layer below's outputs

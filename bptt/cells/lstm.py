@@ -24,7 +24,7 @@ from .activations import scaled_tanh, sigmoid_grad, tanh_grad
 
 GATES = 4
 # Per-gate scale and shift for scaled_tanh over (4, H, B): σ for i, f, o and tanh for g.
-_COLUMNS = {
+COLUMNS = {
     np.dtype(dt): (
         np.array([0.5, 0.5, 1.0, 0.5], dt).reshape(4, 1, 1),
         np.array([0.5, 0.5, 0.0, 0.5], dt).reshape(4, 1, 1),
@@ -34,15 +34,21 @@ _COLUMNS = {
 
 
 def forward(
-    a: np.ndarray, c_prev: np.ndarray, c: np.ndarray, tanh_c: np.ndarray, h: np.ndarray
+    a: np.ndarray,
+    c_prev: np.ndarray,
+    c: np.ndarray,
+    tanh_c: np.ndarray,
+    h: np.ndarray,
+    prescaled: bool = False,
 ) -> np.ndarray:
     """One step, features first: gates on axis 0, then hidden units, then the batch.
 
-    a: (4, H, B) pre-activations, overwritten with the activations i, f, g, o.
+    a: (4, H, B) pre-activations, overwritten with the activations i, f, g, o; with
+    ``prescaled``, each gate block arrives multiplied by its scale, ``COLUMNS[dtype][0]``.
     c_prev: (H, B). Writes c' into ``c``, tanh(c') into ``tanh_c`` and h' into ``h`` (all (H, B)).
     """
-    scale, shift = _COLUMNS[a.dtype]
-    scaled_tanh(a, scale, shift, a)
+    scale, shift = COLUMNS[a.dtype]
+    scaled_tanh(a, scale, shift, a, prescaled)
     np.multiply(a[1], c_prev, c)  # f * c
     np.multiply(a[0], a[2], tanh_c)  # i * g   (tanh_c is scratch here)
     np.add(c, tanh_c, c)
