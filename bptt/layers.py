@@ -254,23 +254,24 @@ class Recurrent:
                 W_hhT = W_hh.T       # a transposed view: BLAS reads it as is, no copy
                 dY_d, dh_n = dY[:, d * H : (d + 1) * H], dfinal[0][j].T
                 if self.kind == "LSTM":
-                    dGI, g, dh0, dc0 = loops.lstm_backward(
+                    pieces, g, dh0, dc0 = loops.lstm_backward(
                         dY_d, dh_n, dfinal[1][j].T, cache, W_hhT, work
                     )
                     dstate0[1][j] = dc0.T
                 elif self.kind == "GRU":
-                    dGI, g, dh0 = loops.gru_backward(dY_d, dh_n, cache, W_hhT, work)
+                    pieces, g, dh0 = loops.gru_backward(dY_d, dh_n, cache, W_hhT, work)
                 else:
-                    dGI, g, dh0 = loops.rnn_backward(dY_d, dh_n, cache, W_hhT, work)
+                    pieces, g, dh0 = loops.rnn_backward(dY_d, dh_n, cache, W_hhT, work)
                 dstate0[0][j] = dh0.T
                 names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
                 for name, value in zip(names[: 4 if self.bias else 2], g, strict=False):
                     grads[f"{name}_l{k}{sfx}"] = value
-                if k == 0:  # (T*B, I): the layout of x
-                    part = dGI.T @ W_ih
-                else:  # (D*H, T*B): the layout of the layer below's outputs
-                    part = W_ih.T @ dGI
-                dX = part if dX is None else np.add(dX, part, out=dX)
+                for rows, G in pieces:
+                    if k == 0:  # (T*B, I): the layout of x
+                        part = G.T @ W_ih[rows]
+                    else:  # (D*H, T*B): the layout of the layer below's outputs
+                        part = W_ih[rows].T @ G
+                    dX = part if dX is None else np.add(dX, part, out=dX)
             if k > 0:
                 dY = np.ascontiguousarray(dX.reshape(-1, T, B).transpose(1, 0, 2))
         self.grads = {name: grads[name] for name in self.params}

@@ -14,10 +14,11 @@ def grid_id(case) -> str:
     return f"{kind}{'-' + nl if nl else ''}-L{L}{'-bi' if bi else ''}{'-bf' if bf else ''}"
 
 
-def make_layer(kind, nl, L, bi, bf, I, H, dtype, seed=0):
+def make_layer(kind, nl, L, bi, bf, I, H, dtype, seed=0, bias=True):
     kw = {"nonlinearity": nl} if nl else {}
     return getattr(bptt, kind)(
-        I, H, num_layers=L, bidirectional=bi, batch_first=bf, dtype=dtype, seed=seed, **kw
+        I, H, num_layers=L, bias=bias, bidirectional=bi, batch_first=bf, dtype=dtype, seed=seed,
+        **kw,
     )
 
 

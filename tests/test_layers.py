@@ -7,11 +7,18 @@ from fd import numerical_grad, rel_error
 
 import bptt
 
+BIASLESS = [(kind, None, 2, True, False, False) for kind in ("RNN", "LSTM", "GRU")]
 
-@pytest.mark.parametrize("B", [2, 8], ids=["B2", "B8"])  # B >= 8: batched input projection
-@pytest.mark.parametrize("case", GRID, ids=grid_id)
+
+# B >= 8: RNN and LSTM steps take the joined weights, the GRU a batched input projection
+@pytest.mark.parametrize("B", [2, 8], ids=["B2", "B8"])
+@pytest.mark.parametrize(
+    "case",
+    [c + (True,) for c in GRID] + BIASLESS,
+    ids=lambda c: grid_id(c[:5]) + ("" if c[5] else "-nobias"),
+)
 def test_backward_matches_finite_differences(case, B):
-    layer = make_layer(*case, I=3, H=3, dtype=np.float64, seed=1)
+    layer = make_layer(*case[:5], I=3, H=3, dtype=np.float64, seed=1, bias=case[5])
     rng = np.random.default_rng(2)
     x, state, dout, dstate = random_inputs(layer, T=4 if B < 8 else 3, B=B, rng=rng)
 

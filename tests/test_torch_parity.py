@@ -29,9 +29,9 @@ def torch_twin(layer, dtype):
     return module
 
 
-def compare_with_torch(case, dtype, T=7, B=3, I=5, H=8, seed=0):
+def compare_with_torch(case, dtype, T=7, B=3, I=5, H=8, seed=0, bias=True):
     """Worst relative error over every compared quantity, and the per-quantity errors."""
-    layer = make_layer(*case, I=I, H=H, dtype=dtype, seed=seed)
+    layer = make_layer(*case, I=I, H=H, dtype=dtype, seed=seed, bias=bias)
     module = torch_twin(layer, dtype)
     rng = np.random.default_rng(seed + 1)
     x, state, dout, dstate = (
@@ -72,6 +72,15 @@ def test_layer_matches_torch(case, dtype):
 def test_batch_of_eight_or_more_matches_torch(kind, dtype):
     """B >= 8 takes the batched-matmul input projection; the grid above uses B = 3."""
     worst, errors = compare_with_torch((kind, None, 2, True, False), dtype, T=4, B=9, I=6, H=5)
+    assert worst < TOLERANCE[dtype], errors
+
+
+@pytest.mark.parametrize("B", [3, 9])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_layer_without_bias_matches_torch(kind, dtype, B):
+    """bias=False: the joined weights (B >= 8) carry a zero bias column, the projection none."""
+    worst, errors = compare_with_torch((kind, None, 2, True, False), dtype, T=4, B=B, bias=False)
     assert worst < TOLERANCE[dtype], errors
 
 

@@ -63,22 +63,13 @@ def backward_factors(
     return F
 
 
-def backward(
-    dh: np.ndarray,
-    F: np.ndarray,
-    z: np.ndarray,
-    dgh: np.ndarray,
-    dgi_n: np.ndarray,
-    dh_direct: np.ndarray,
-) -> None:
+def backward(dh: np.ndarray, F: np.ndarray, z: np.ndarray, d: np.ndarray, dh_direct: np.ndarray):
     """One step.
 
     dh: (H, B) total dL/dh'. F: (4, H, B) from backward_factors; z: (H, B) update gate.
-    Writes dL/dgh (3, H, B) into ``dgh``, dL/dgi_n (H, B) into ``dgi_n`` (which may be ``F[2]``:
-    it is read first; dgi_r, dgi_z equal dgh_r, dgh_z), and the part of dL/dh_prev that bypasses
-    the matmul,
-    dh * z, into ``dh_direct``.
+    Writes [dgh_r, dgh_z, dgh_n, dgi_n] (4, H, B) into ``d`` (which may be ``F``; dgi_r, dgi_z
+    equal dgh_r, dgh_z) and the part of dL/dh_prev that bypasses the matmul, dh * z, into
+    ``dh_direct``.
     """
-    np.multiply(dh, F[:3], dgh)
-    np.multiply(dh, F[3], dgi_n)
+    np.multiply(dh, F, d)
     np.multiply(dh, z, dh_direct)
