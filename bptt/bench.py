@@ -3,7 +3,9 @@
 One training step = forward over T steps from a zero state + backward to dx and every weight
 gradient (single layer, one direction), on the same weights and data for every implementation. The
 implementations are timed interleaved, repeat after repeat, in one process, so drift and load hit
-all alike; the table gives the median in ms with the spread (min-max) and the ratios. Peak extra
+all alike; the table gives the median in ms with the spread (min-max) and the ratios. "GEMM ms"
+times the engine step's matrix products alone (``bptt.floor``): the bound NumPy's BLAS puts on
+the step, to read the ratios against. Peak extra
 memory is the high-water mark of the resident set during one step from cold, above what was
 resident before it, measured for each implementation in a fresh child process whose allocator
 returns every large block to the system (Linux /proc; "-" elsewhere).
@@ -24,7 +26,7 @@ import time
 
 import numpy as np
 
-from . import naive
+from . import floor, naive
 from .layers import GRU, LSTM, RNN
 
 LAYERS = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
@@ -67,6 +69,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-naive", action="store_true", help="skip the naive loop")
     p.add_argument("--no-torch", action="store_true", help="skip torch even if it imports")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    p.add_argument(
+        "--no-gemm", action="store_true", help="skip timing the step's matrix products alone"
+    )
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
 
 
@@ -100,7 +105,7 @@ def peak_extra_mib(step) -> float | None:
 class Case:
     """One configuration: the engine, naive and torch steps on the same weights and data."""
 
-    def __init__(self, cell, B, H, T, I, dtype, torch=None, naive_loop=True):
+    def __init__(self, cell, B, H, T, I, dtype, torch=None, naive_loop=True, gemm=False):
         self.cell, self.dtype, self.torch = cell, np.dtype(dtype), torch
         self.layer = LAYERS[cell](I, H, dtype=self.dtype, seed=0)
         rng = np.random.default_rng(1)
@@ -109,6 +114,8 @@ class Case:
         self.steps = {"bptt": self.engine_step}
         if naive_loop:
             self.steps["naive"] = self.naive_step
+        if gemm:
+            self.steps["gemm"] = floor.gemm_step(cell, B, H, T, I, self.dtype)
         if torch is not None:
             self.module = self._torch_module(self.layer)
             self.xt = torch.from_numpy(self.x).requires_grad_()
@@ -227,7 +234,7 @@ def run(args) -> int:
     )
     header = (
         f"{'cell':5} {'dtype':7} {'B':>3} {'H':>4} | {'bptt ms':>18} {'torch ms':>18} "
-        f"{'naive ms':>18} | {'/torch':>6} {'/naive':>6} | "
+        f"{'naive ms':>18} {'GEMM ms':>18} | {'/torch':>6} {'/naive':>6} | "
         f"{'MiB bptt':>8} {'torch':>6} {'naive':>6}"
     )
     print(header)
@@ -238,7 +245,15 @@ def run(args) -> int:
             for B in args.batch:
                 for H in args.hidden:
                     case = Case(
-                        cell, B, H, args.seq_len, args.input_size, dtype, torch, not args.no_naive
+                        cell,
+                        B,
+                        H,
+                        args.seq_len,
+                        args.input_size,
+                        dtype,
+                        torch,
+                        not args.no_naive,
+                        not args.no_gemm,
                     )
                     times = time_interleaved(case.steps, args.repeat)
                     memory = (
@@ -284,7 +299,7 @@ def run(args) -> int:
 
                     print(
                         f"{cell:5} {dtype:7} {B:>3} {H:>4} | {cell_ms('bptt')} {cell_ms('torch')} "
-                        f"{cell_ms('naive')} | {_fmt(row['ratio_torch']):>6} "
+                        f"{cell_ms('naive')} {cell_ms('gemm')} | {_fmt(row['ratio_torch']):>6} "
                         f"{_fmt(row['ratio_naive']):>6} | "
                         f"{_fmt(memory.get('bptt'), '.1f'):>8} "
                         f"{_fmt(memory.get('torch'), '.1f'):>6} "

@@ -60,11 +60,12 @@ def test_bench_prints_a_table_and_writes_json(tmp_path):
         fields = row.split()
         assert fields[0] in ("LSTM", "GRU") and fields[1] in ("float32", "float64")
         assert float(fields[5]) > 0  # bptt ms
+        assert len(fields) == 4 + 1 + 4 * 2 + 1 + 2 + 1 + 3  # 4 timings: "ms (min-max)"
     assert "threads" in run.stderr
     results = json.loads(out.read_text())
     assert len(results) == len(rows)
     for r in results:
-        assert r["ms"]["bptt"] > 0 and r["ms"]["naive"] > 0
+        assert r["ms"]["bptt"] > 0 and r["ms"]["naive"] > 0 and r["ms"]["gemm"] > 0
         assert r["ratio_naive"] == pytest.approx(r["ms"]["bptt"] / r["ms"]["naive"])
 
 
