@@ -217,7 +217,7 @@ def rnn_backward(dY, dh_final, cache, W_hhT, work):
     Z, reverse = cache["Z"], cache["reverse"]
     T, H, B = dY.shape
     F = work("F", (T, 1, H, B))
-    np.copyto(F[:, 0], rnn.backward_factor(outputs(states(Z, H), reverse), cache["nonlinearity"]))
+    rnn.backward_factor(outputs(states(Z, H), reverse), cache["nonlinearity"], out=F[:, 0])
     dG = F  # dL/da overwrites the factors step by step
     dh = work("dh", (H, B))
     last = None

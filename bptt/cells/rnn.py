@@ -21,14 +21,19 @@ def forward(a: np.ndarray, h: np.ndarray, nonlinearity: str = "tanh") -> np.ndar
     return np.maximum(a, 0, out=h)
 
 
-def backward_factor(h: np.ndarray, nonlinearity: str = "tanh") -> np.ndarray:
-    """dh'/da from the outputs h' (any leading shape): the factor that turns dL/dh' into dL/da.
+def backward_factor(
+    h: np.ndarray, nonlinearity: str = "tanh", out: np.ndarray | None = None
+) -> np.ndarray:
+    """dh'/da from the outputs h' (any leading shape): the factor that turns dL/dh' into dL/da,
+    into ``out`` if given.
 
     It does not depend on the incoming gradient, so the engine computes it for all steps at once.
     """
     if nonlinearity == "tanh":
-        return tanh_grad(h)
-    return (h > 0).astype(h.dtype)
+        return tanh_grad(h, out)
+    if out is None:
+        return (h > 0).astype(h.dtype)
+    return np.greater(h, 0, out=out, casting="unsafe")
 
 
 def backward(dh: np.ndarray, factor: np.ndarray, da: np.ndarray) -> np.ndarray:
