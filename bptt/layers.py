@@ -183,11 +183,12 @@ class Recurrent:
         state0 = self._check_state(state, B)
         finals = [np.empty(self._state_shape(B), self.dtype) for _ in state0]
         out = np.empty((B, T, D * H) if self.batch_first else (T, B, D * H), self.dtype)
-        X, layers = x.reshape(T * B, -1).T, []  # (I, T*B), features first
+        X, layers = x.transpose(0, 2, 1), []  # (T, I, B): per step, features first
         for k in range(self.num_layers):
             last = k == self.num_layers - 1
-            # the next layer's input: this layer's outputs, features first (D*H, T*B)
-            Y = None if last else self._buffer((k, "out"))("Y", (D * H, T * B))
+            # the next layer's input (T, D*H, B): this layer's outputs (with one direction, the
+            # states themselves, which the next layer copies into its own blocks)
+            Y = None if last or D == 1 else self._buffer((k, "out"))("Y", (T, D * H, B))
             dirs = []
             for d, sfx in enumerate(self._suffixes()):
                 work, reverse, j = self._buffer((k, d)), d == 1, k * D + d
@@ -211,8 +212,10 @@ class Recurrent:
                         out[:, :, d * H : (d + 1) * H],
                         S_out.transpose(2, 0, 1) if self.batch_first else S_out.transpose(0, 2, 1),
                     )
+                elif D == 1:
+                    Y = S_out
                 else:
-                    np.copyto(Y[d * H : (d + 1) * H].reshape(H, T, B), S_out.transpose(1, 0, 2))
+                    np.copyto(Y[:, d * H : (d + 1) * H], S_out)
                 dirs.append(cache)
             layers.append(dirs)
             X = Y

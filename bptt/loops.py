@@ -60,14 +60,14 @@ def final(S: np.ndarray, reverse: bool) -> np.ndarray:
     return S[0] if reverse else S[-1]
 
 
-def stack_inputs(X: np.ndarray, H: int, B: int, reverse: bool, work) -> np.ndarray:
-    """Z (T+1, I+1+H, B) from X (I, T*B): the block each step reads is [x[t]; 1; state]. The
+def stack_inputs(X: np.ndarray, H: int, reverse: bool, work) -> np.ndarray:
+    """Z (T+1, I+1+H, B) from X (T, I, B): the block each step reads is [x[t]; 1; state]. The
     states S = Z[:, I+1:] are left for the loop to write; the x and ones rows of the one block no
     step reads (the final state's) are never used."""
-    I, T = X.shape[0], X.shape[1] // B
+    T, I, B = X.shape
     Z = work("Z", (T + 1, I + 1 + H, B))
     read = previous(Z, reverse)  # the T blocks the steps read, in time order
-    np.copyto(read[:, :I], X.reshape(I, T, B).transpose(1, 0, 2))
+    np.copyto(read[:, :I], X)
     read[:, I] = 1
     return Z
 
@@ -91,22 +91,25 @@ def input_weights(W_ih, bias, out, scale=None) -> np.ndarray:
     return out
 
 
-def project(X, W_ih, bias, Z, reverse, work, A) -> None:
-    """A (T, G, H, B) = W_ih @ x[t] + bias for all steps, before the loop. X: (I, T*B); Z: the
-    blocks from ``stack_inputs``; bias: (GH,) or None.
+def project(W_ih, bias, Z, reverse, work, A) -> None:
+    """A (T, G, H, B) = W_ih @ x[t] + bias for all steps, before the loop. Z: the blocks from
+    ``stack_inputs``; bias: (GH,) or None.
 
     With a batch of 8 or more, one batched matmul of [W_ih | bias] by the [x; 1] rows of the
-    blocks writes the per-step blocks directly. With a smaller batch, one GEMM into scratch
-    (GH, T*B) and one pass that adds the bias while rearranging to per-step blocks are faster (a
-    batched matmul of tiny matrices is dominated by per-matrix overhead).
+    blocks writes the per-step blocks directly. With a smaller batch, the inputs copied
+    feature-major (small), one GEMM into scratch (GH, T*B) and one pass that adds the bias while
+    rearranging to per-step blocks are faster (a batched matmul of tiny matrices is dominated by
+    per-matrix overhead).
     """
     T, G, H, B = A.shape
-    I = X.shape[0]
+    I = W_ih.shape[1]
     A3 = A.reshape(T, G * H, B)
     if B >= 8:
         W = input_weights(W_ih, bias, work("Wi", (G * H, I + 1)))
         np.matmul(W, previous(Z, reverse)[:, : I + 1], out=A3)
         return
+    X = work("Xf", (I, T * B))
+    np.copyto(X.reshape(I, T, B), previous(Z, reverse)[:, :I].transpose(1, 0, 2))
     P = work("Pm", (G * H, T * B))
     np.dot(W_ih, X, P)
     P3 = P.reshape(G * H, T, B).transpose(1, 0, 2)  # (T, GH, B) view
@@ -116,7 +119,7 @@ def project(X, W_ih, bias, Z, reverse, work, A) -> None:
         np.add(P3, bias[:, None], A3)
 
 
-def preactivations(X, W_ih, W_hh, bias, Z, reverse, work, scale=None):
+def preactivations(W_ih, W_hh, bias, Z, reverse, work, scale=None):
     """For RNN and LSTM: a function ``step(t, p, out)`` that writes the pre-activations of step
     t (G*H, B), from the state S[p], into ``out``; and whether they come multiplied by ``scale``.
 
@@ -126,7 +129,7 @@ def preactivations(X, W_ih, W_hh, bias, Z, reverse, work, scale=None):
     cost more than it saves (measured: B=1 H=512 LSTM ~5% slower): the input projections are
     computed before the loop and each step is W_hh @ h plus one of them.
     """
-    (GH, H), B, I = W_hh.shape, Z.shape[2], X.shape[0]
+    (GH, H), B, I = W_hh.shape, Z.shape[2], W_ih.shape[1]
     if B >= 8:
         W = work("W", (GH, I + 1 + H))
         input_weights(W_ih, bias, W[:, : I + 1], scale)
@@ -137,7 +140,7 @@ def preactivations(X, W_ih, W_hh, bias, Z, reverse, work, scale=None):
             np.multiply(W_hh.reshape(G, -1, H), scale, out=W[:, I + 1 :].reshape(G, -1, H))
         return (lambda t, p, out: np.dot(W, Z[p], out)), scale is not None
     P = work("P", (Z.shape[0] - 1, 1, GH, B))
-    project(X, W_ih, bias, Z, reverse, work, P)
+    project(W_ih, bias, Z, reverse, work, P)
     S = states(Z, H)
 
     def step(t, p, out):
@@ -194,12 +197,11 @@ def feature_major(dG: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 def rnn_forward(X, W_ih, W_hh, bias, h0, reverse, work, nonlinearity="tanh"):
-    """X: (I, T*B); bias: b_ih + b_hh or None; h0: (H, B). Returns S (T+1, H, B) and the cache."""
-    H, B = W_hh.shape[1], h0.shape[1]
-    T = X.shape[1] // B
-    Z = stack_inputs(X, H, B, reverse, work)
+    """X: (T, I, B); bias: b_ih + b_hh or None; h0: (H, B). Returns S (T+1, H, B) and the cache."""
+    T, H = X.shape[0], W_hh.shape[1]
+    Z = stack_inputs(X, H, reverse, work)
     S = states(Z, H)
-    pre, _ = preactivations(X, W_ih, W_hh, bias, Z, reverse, work)
+    pre, _ = preactivations(W_ih, W_hh, bias, Z, reverse, work)
     initial(S, reverse)[...] = h0
     for t, p, c in steps(T, reverse):
         h = S[c]
@@ -238,17 +240,16 @@ def rnn_backward(dY, dh_final, cache, W_hhT, work):
 
 
 def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work):
-    """X: (I, T*B); bias: b_ih + b_hh or None; h0, c0: (H, B).
+    """X: (T, I, B); bias: b_ih + b_hh or None; h0, c0: (H, B).
 
     Returns S (T+1, H, B), the final cell state (H, B) (a view: copy it) and the cache.
     """
-    H, B = W_hh.shape[1], h0.shape[1]
-    T = X.shape[1] // B
-    Z = stack_inputs(X, H, B, reverse, work)
+    (T, _, B), H = X.shape, W_hh.shape[1]
+    Z = stack_inputs(X, H, reverse, work)
     S = states(Z, H)
     scale = lstm.COLUMNS[W_hh.dtype][0]  # σ's ½, folded into the joined weights
     A = work("A", (T, 4, H, B))  # pre-activations, then the gate activations
-    pre, prescaled = preactivations(X, W_ih, W_hh, bias, Z, reverse, work, scale)
+    pre, prescaled = preactivations(W_ih, W_hh, bias, Z, reverse, work, scale)
     F = work("F", (T, 5, H, B))  # tanh(c) in F[:, 4], then the derivative factors
     C = work("C", (T + 1, H, B))
     initial(S, reverse)[...] = h0
@@ -288,14 +289,13 @@ def lstm_backward(dY, dh_final, dc_final, cache, W_hhT, work):
 
 
 def gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work):
-    """X: (I, T*B); bias: b_ih plus the r, z parts of b_hh, or None; b_hn: (H,) the n part of
+    """X: (T, I, B); bias: b_ih plus the r, z parts of b_hh, or None; b_hn: (H,) the n part of
     b_hh, which r multiplies, or None; h0: (H, B). Returns S (T+1, H, B) and the cache."""
-    H, B = W_hh.shape[1], h0.shape[1]
-    T = X.shape[1] // B
-    Z = stack_inputs(X, H, B, reverse, work)
+    (T, _, B), H = X.shape, W_hh.shape[1]
+    Z = stack_inputs(X, H, reverse, work)
     S = states(Z, H)
     A = work("A", (T, 3, H, B))  # input projections, then the gate activations
-    project(X, W_ih, bias, Z, reverse, work, A)
+    project(W_ih, bias, Z, reverse, work, A)
     GH = work("GH", (T, 3, H, B))  # hidden projections W_hh h + b_hh
     initial(S, reverse)[...] = h0
     b_hn = None if b_hn is None else b_hn[:, None]
