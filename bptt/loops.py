@@ -10,10 +10,11 @@ of ones (for the bias) and the state it starts from. The big GEMMs over all step
 feature-major matrices (features, T*B): the blocks the steps read, and the gate gradients, each
 transposed once after the backward loop.
 
-Forward. RNN and LSTM add the input and recurrent projections before any nonlinearity, so with
-a batch of 8 or more a step is one GEMM of the joined weights [W_ih | b | W_hh] by Z[s]. The GRU
-(whose r gate multiplies W_hn h + b_hn alone) and smaller batches compute the input projections
-of all steps before the loop (``project``, biases folded in), and each step does W_hh @ h.
+Forward. RNN and LSTM (and the GRU's r and z gates) add the input and recurrent projections
+before any nonlinearity, so with a batch of 8 or more a step is one GEMM of the joined weights
+[W_ih | b | W_hh] by Z[s] (``preactivations``). Smaller batches, and the GRU's n gate (whose
+hidden side r multiplies), compute the input projections of all steps before the loop
+(``project``, biases folded in), and each step does W_hh @ h.
 Backward. The cell's derivative factors are computed for the whole sequence at once; each step
 does one GEMM ``W_hh.T @ dG`` and a few products; the weight and bias gradients are GEMMs of the
 feature-major gate gradients by the feature-major blocks (``joined_grads``, ``gru_grads``).
@@ -91,9 +92,10 @@ def input_weights(W_ih, bias, out, scale=None) -> np.ndarray:
     return out
 
 
-def project(W_ih, bias, Z, reverse, work, A) -> None:
+def project(W_ih, bias, Z, reverse, work, A, key="") -> None:
     """A (T, G, H, B) = W_ih @ x[t] + bias for all steps, before the loop. Z: the blocks from
-    ``stack_inputs``; bias: (GH,) or None.
+    ``stack_inputs``; bias: (GH,) or None; ``key`` tells its scratch buffers apart from those
+    of another projection of the same step.
 
     With a batch of 8 or more, one batched matmul of [W_ih | bias] by the [x; 1] rows of the
     blocks writes the per-step blocks directly. With a smaller batch, the inputs copied
@@ -105,12 +107,12 @@ def project(W_ih, bias, Z, reverse, work, A) -> None:
     I = W_ih.shape[1]
     A3 = A.reshape(T, G * H, B)
     if B >= 8:
-        W = input_weights(W_ih, bias, work("Wi", (G * H, I + 1)))
+        W = input_weights(W_ih, bias, work("Wi" + key, (G * H, I + 1)))
         np.matmul(W, previous(Z, reverse)[:, : I + 1], out=A3)
         return
-    X = work("Xf", (I, T * B))
+    X = work("Xf" + key, (I, T * B))
     np.copyto(X.reshape(I, T, B), previous(Z, reverse)[:, :I].transpose(1, 0, 2))
-    P = work("Pm", (G * H, T * B))
+    P = work("Pm" + key, (G * H, T * B))
     np.dot(W_ih, X, P)
     P3 = P.reshape(G * H, T, B).transpose(1, 0, 2)  # (T, GH, B) view
     if bias is None:
@@ -290,31 +292,42 @@ def lstm_backward(dY, dh_final, dc_final, cache, W_hhT, work):
 
 def gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work):
     """X: (T, I, B); bias: b_ih plus the r, z parts of b_hh, or None; b_hn: (H,) the n part of
-    b_hh, which r multiplies, or None; h0: (H, B). Returns S (T+1, H, B) and the cache."""
-    (T, _, B), H = X.shape, W_hh.shape[1]
+    b_hh, which r multiplies, or None; h0: (H, B). Returns S (T+1, H, B) and the cache.
+
+    The r and z gates add their input and hidden sides like an LSTM's, so they take
+    ``preactivations`` (σ's ½ folded into the joined weights); the n gate's input side is
+    projected before the loop, and its hidden side W_hn h + b_hn is one GEMM per step of
+    [b_hn | W_hn] by the [1; h] rows of the block.
+    """
+    (T, I, B), H = X.shape, W_hh.shape[1]
     Z = stack_inputs(X, H, reverse, work)
     S = states(Z, H)
-    A = work("A", (T, 3, H, B))  # input projections, then the gate activations
-    project(W_ih, bias, Z, reverse, work, A)
-    GH = work("GH", (T, 3, H, B))  # hidden projections W_hh h + b_hh
+    A = work("A", (T, 3, H, B))  # pre-activations, then the gate activations r, z, n
+    b_rz, b_in = (None, None) if bias is None else (bias[: 2 * H], bias[2 * H :])
+    rz, prescaled = preactivations(
+        W_ih[: 2 * H], W_hh[: 2 * H], b_rz, Z, reverse, work, gru.RZ_SCALE[W_hh.dtype]
+    )
+    project(W_ih[2 * H :], b_in, Z, reverse, work, A[:, 2:], key="n")
+    W_n = work("Wn", (H, 1 + H))
+    W_n[:, 0] = 0 if b_hn is None else b_hn
+    W_n[:, 1:] = W_hh[2 * H :]
+    GH_n = work("GHn", (T, H, B))  # W_hn h + b_hn, kept for the backward
     initial(S, reverse)[...] = h0
-    b_hn = None if b_hn is None else b_hn[:, None]
     for t, p, c in steps(T, reverse):
-        gh = GH[t]
-        np.dot(W_hh, S[p], gh.reshape(3 * H, B))
-        if b_hn is not None:
-            np.add(gh[2], b_hn, gh[2])
-        gru.forward(A[t], gh, S[p], S[c])
-    return S, {"Z": Z, "A": A, "GH": GH, "reverse": reverse}
+        a = A[t]
+        rz(t, p, a[:2].reshape(2 * H, B))
+        np.dot(W_n, Z[p, I:], GH_n[t])
+        gru.forward(a, GH_n[t], S[p], S[c], prescaled)
+    return S, {"Z": Z, "A": A, "GHn": GH_n, "reverse": reverse}
 
 
 def gru_backward(dY, dh_final, cache, W_hhT, work):
     """Returns the pieces of dx (see the module docstring), the gradients of
     (W_ih, W_hh, b_ih, b_hh) and dL/dh0."""
-    Z, A, GH, reverse = cache["Z"], cache["A"], cache["GH"], cache["reverse"]
+    Z, A, GH_n, reverse = cache["Z"], cache["A"], cache["GHn"], cache["reverse"]
     T, H, B = dY.shape
     F = work("F", (T, 4, H, B))
-    gru.backward_factors(A, GH[:, 2], previous(states(Z, H), reverse), out=F)
+    gru.backward_factors(A, GH_n, previous(states(Z, H), reverse), out=F)
     D = F  # [dgh_r, dgh_z, dgh_n, dgi_n] overwrite the factors step by step
     dh = work("dh", (H, B))
     direct = work("direct", (H, B))

@@ -14,32 +14,35 @@ Backward, with dh = dL/dh':
     dh_prev = dh * z + W_hh^T dgh
 
 All the factors depend only on the forward values: ``backward_factors`` computes them for a step
-or a whole sequence, and ``backward`` is three products.
+or a whole sequence, and ``backward`` is two products.
 """
 
 import numpy as np
 
-from .activations import sigmoid, sigmoid_grad, tanh_grad
+from .activations import scaled_tanh, sigmoid_grad, tanh_grad
 
 GATES = 3
+# σ's ½ for the r and z blocks, folded by the engine into their weights (prescaled)
+RZ_SCALE = {np.dtype(dt): np.full((2, 1, 1), 0.5, dt) for dt in (np.float32, np.float64)}
 
 
-def forward(gi: np.ndarray, gh: np.ndarray, h_prev: np.ndarray, h: np.ndarray) -> np.ndarray:
+def forward(
+    a: np.ndarray, gh_n: np.ndarray, h_prev: np.ndarray, h: np.ndarray, prescaled: bool = False
+) -> np.ndarray:
     """One step, features first.
 
-    gi: (3, H, B) input projections, overwritten with the activations r, z, n.
-    gh: (3, H, B) hidden projections W_hh h + b_hh (kept: backward needs gh_n).
-    h_prev: (H, B). Writes h' into ``h`` (H, B) and returns it.
+    a: (3, H, B): the r and z pre-activations gi_r + gh_r, gi_z + gh_z (with ``prescaled``,
+    already multiplied by ½), then gi_n; overwritten with the activations r, z, n.
+    gh_n: (H, B) W_hn h + b_hn. h_prev: (H, B). Writes h' into ``h`` (H, B) and returns it.
     """
-    rz = gi[:2]
-    np.add(rz, gh[:2], rz)
-    sigmoid(rz, rz)
-    n = gi[2]
-    np.multiply(gi[0], gh[2], h)  # r * gh_n   (h is scratch here)
+    rz = a[:2]
+    scaled_tanh(rz, 0.5, 0.5, rz, prescaled)  # σ
+    n = a[2]
+    np.multiply(a[0], gh_n, h)  # r * gh_n   (h is scratch here)
     np.add(n, h, n)
     np.tanh(n, n)
     np.subtract(h_prev, n, h)
-    np.multiply(h, gi[1], h)
+    np.multiply(h, a[1], h)
     return np.add(h, n, h)
 
 
