@@ -111,7 +111,7 @@ def project(W_ih, bias, Z, reverse, work, A, key="") -> None:
         np.matmul(W, previous(Z, reverse)[:, : I + 1], out=A3)
         return
     X = work("Xf" + key, (I, T * B))
-    np.copyto(X.reshape(I, T, B), previous(Z, reverse)[:, :I].transpose(1, 0, 2))
+    copy_feature_major(previous(Z, reverse)[:, :I], X)
     P = work("Pm" + key, (G * H, T * B))
     np.dot(W_ih, X, P)
     P3 = P.reshape(G * H, T, B).transpose(1, 0, 2)  # (T, GH, B) view
@@ -156,7 +156,7 @@ def blocks_read(Z: np.ndarray, reverse: bool, work) -> np.ndarray:
     """The blocks the steps read, feature-major (I+1+H, T*B), in one copy pass."""
     T, K, B = Z.shape[0] - 1, Z.shape[1], Z.shape[2]
     Zf = work("Zf", (K, T * B))
-    np.copyto(Zf.reshape(K, T, B), previous(Z, reverse).transpose(1, 0, 2))
+    copy_feature_major(previous(Z, reverse), Zf)
     return Zf
 
 
@@ -187,11 +187,25 @@ def gru_grads(M: np.ndarray, Z: np.ndarray, H: int, reverse: bool, work) -> tupl
     )
 
 
+def copy_feature_major(src: np.ndarray, dst: np.ndarray) -> None:
+    """dst (R, T*B) <- src (T, R, B), per-step blocks to a feature-major matrix.
+
+    Eight steps at a time unless the whole is under 128 KiB: with R a power of two, one pass
+    reads the source at a power-of-two stride and thrashes the cache (measured here, R = 1024:
+    B = 1 0.18 ms in one pass, 0.044 ms in chunks; B = 32 0.75 against 0.52 ms).
+    """
+    T, R, B = src.shape
+    d = dst.reshape(R, T, B)
+    step = T if src.nbytes < 1 << 17 else 8
+    for t in range(0, T, step):
+        np.copyto(d[:, t : t + step], src[t : t + step].transpose(1, 0, 2))
+
+
 def feature_major(dG: np.ndarray, out: np.ndarray) -> np.ndarray:
     """(T, G, H, B) per-step blocks -> (GH, T*B) matrix in ``out``'s memory (one copy pass)."""
     T, G, H, B = dG.shape
     M = out.reshape(-1)[: G * H * T * B].reshape(G * H, T * B)
-    np.copyto(M.reshape(G * H, T, B), dG.reshape(T, G * H, B).transpose(1, 0, 2))
+    copy_feature_major(dG.reshape(T, G * H, B), M)
     return M
 
 
