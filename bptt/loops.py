@@ -122,8 +122,9 @@ def project(W_ih, bias, Z, reverse, work, A, key="") -> None:
 
 
 def preactivations(W_ih, W_hh, bias, Z, reverse, work, scale=None):
-    """For RNN and LSTM: a function ``step(t, p, out)`` that writes the pre-activations of step
-    t (G*H, B), from the state S[p], into ``out``; and whether they come multiplied by ``scale``.
+    """For RNN, LSTM and the GRU's r and z gates: a function ``step(t, p, out)`` that writes the
+    pre-activations of step t (G*H, B), from the state S[p], into ``out``; and whether they come
+    multiplied by ``scale``.
 
     With a batch of 8 or more, one GEMM of the joined weights [W_ih | b | W_hh] (copied each
     forward, ``scale`` folded in) by the block Z[p]. With a smaller batch each GEMM is a
