@@ -78,17 +78,25 @@ def states(Z: np.ndarray, H: int) -> np.ndarray:
     return Z[:, Z.shape[1] - H :]
 
 
-def input_weights(W_ih, bias, out, scale=None) -> np.ndarray:
-    """[W_ih | bias] into ``out`` (G*H, I+1), each gate block multiplied by ``scale`` (G, 1, 1)
-    if given (the LSTM folds σ's ½ into its weights); a missing bias is a zero column."""
-    I = W_ih.shape[1]
-    b = np.zeros(len(W_ih), W_ih.dtype) if bias is None else bias
+def copy_scaled(src: np.ndarray, dst: np.ndarray, scale=None) -> None:
+    """dst <- src, both (G*H, C), each gate block of rows multiplied by ``scale`` (G, 1, 1) if
+    given (σ's ½, folded into the weights of the gates that take σ)."""
     if scale is None:
-        out[:, :I], out[:, I] = W_ih, b
+        np.copyto(dst, src)
     else:
-        G = scale.shape[0]
-        np.multiply(W_ih.reshape(G, -1, I), scale, out=out[:, :I].reshape(G, -1, I))
-        np.multiply(b.reshape(G, -1), scale[:, :, 0], out=out[:, I].reshape(G, -1))
+        G, C = scale.shape[0], src.shape[1]
+        np.multiply(src.reshape(G, -1, C), scale, out=dst.reshape(G, -1, C))
+
+
+def input_weights(W_ih, bias, out, scale=None) -> np.ndarray:
+    """[W_ih | bias] into ``out`` (G*H, I+1), scaled per gate as ``copy_scaled``; a missing bias
+    is a zero column."""
+    I = W_ih.shape[1]
+    copy_scaled(W_ih, out[:, :I], scale)
+    if bias is None:
+        out[:, I] = 0
+    else:
+        copy_scaled(bias[:, None], out[:, I : I + 1], scale)
     return out
 
 
@@ -136,11 +144,7 @@ def preactivations(W_ih, W_hh, bias, Z, reverse, work, scale=None):
     if B >= 8:
         W = work("W", (GH, I + 1 + H))
         input_weights(W_ih, bias, W[:, : I + 1], scale)
-        if scale is None:
-            np.copyto(W[:, I + 1 :], W_hh)
-        else:
-            G = scale.shape[0]
-            np.multiply(W_hh.reshape(G, -1, H), scale, out=W[:, I + 1 :].reshape(G, -1, H))
+        copy_scaled(W_hh, W[:, I + 1 :], scale)
         return (lambda t, p, out: np.dot(W, Z[p], out)), scale is not None
     P = work("P", (Z.shape[0] - 1, 1, GH, B))
     project(W_ih, bias, Z, reverse, work, P)
