@@ -11,9 +11,9 @@ import os
 import shlex
 import sys
 
-from .checkpoint import CheckpointError
-from .data import CorpusError
-from .train import Config, ConfigError, DivergedError, RunError, flag
+from .text.checkpoint import CheckpointError
+from .text.data import CorpusError
+from .text.train import Config, ConfigError, DivergedError, RunError, flag
 
 USER_ERRORS = (ConfigError, CorpusError, CheckpointError, RunError)
 EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
@@ -74,7 +74,7 @@ def _add_train(sub) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train import train
+    from .text.train import train
 
     given = {k: v for k, v in vars(args).items() if k not in ("handler", "command")}
     if not given["corpus"]:
@@ -116,8 +116,8 @@ def _add_sample(sub) -> None:
 def _sample(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .lm import check_sampling, sample
-    from .train import load_model
+    from .text.lm import check_sampling, sample
+    from .text.train import load_model
 
     try:
         check_sampling(args.temperature, args.top_k, args.length)
@@ -147,13 +147,13 @@ def _print_text(text: str) -> None:
 # ------------------------------------------------------------------------------ bench
 
 def _bench(argv: list[str]) -> int:
-    """``bptt bench ...``: bptt.bench is imported only here (it may import torch)."""
+    """``bptt bench ...``: bptt.tools.bench is imported only here (it may import torch)."""
     try:
-        from . import bench
+        from .tools import bench
     except ModuleNotFoundError as err:
-        if err.name != "bptt.bench":
+        if err.name != "bptt.tools.bench":
             raise
-        raise UsageError("bptt bench: not available (bptt/bench.py is missing)") from None
+        raise UsageError("bptt bench: not available (bptt/tools/bench.py is missing)") from None
     p = Parser(prog="bptt bench", description="Speed of the engine against a naive loop and, "
                                               "where installed, torch.")
     bench.add_arguments(p)

@@ -23,7 +23,7 @@ import numpy as np
 
 from ._checks import FLOAT_DTYPES, as_array, check_shape, positive_int
 from .cells import activations, lstm, rnn
-from .optim import adam_update
+from .nn.optim import adam_update
 
 # The course's names of the LSTM gate blocks, in the cell's order i, f, g, o (torch's too);
 # the course calls the candidate g "c" (cct).
@@ -397,7 +397,7 @@ def initialize_adam(parameters: dict) -> tuple[dict, dict]:
 def update_parameters_with_adam(parameters: dict, grads: dict, v: dict, s: dict, t: int,
                                 learning_rate: float = 0.01, beta1: float = 0.9,
                                 beta2: float = 0.999, epsilon: float = 1e-8):
-    """One Adam step (torch.optim.Adam's) for every parameter, with ``bptt.optim.adam_update``.
+    """One Adam step (torch.optim.Adam's) for every parameter, with ``bptt.nn.optim.adam_update``.
 
     parameters: any dict of arrays (``W1, b1, ...`` or ``Waa, Wax, ...``); grads, v, s: keyed
     "d" + name; t: the step number, counting from 1. Updates the arrays of ``parameters``, ``v`` and

@@ -9,7 +9,7 @@ import pytest
 from fd import rel_error
 
 import bptt
-from bptt import naive
+from bptt.tools import naive
 
 
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from bptt import Adam
-from bptt import checkpoint as ckpt
-from bptt.checkpoint import CheckpointError
+from bptt.text import checkpoint as ckpt
+from bptt.text.checkpoint import CheckpointError
 
 META = {"vocab": "aé日🙂\n", "step": 7, "rng": np.random.default_rng(5).bit_generator.state,
         "loss_sum": 0.1 + 0.2}

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from bptt import cli
-from bptt import lm as bptt_lm
+from bptt.text import lm as bptt_lm
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--hidden", "8", "--layers", "1", "--seq-len", "8", "--batch", "4", "--eval-every", "20",
@@ -260,7 +260,7 @@ def test_import_bptt_stays_light():
 
 def test_bench_is_wired():
     r = run_cli("bench", "--help", cwd=REPO)
-    if importlib.util.find_spec("bptt.bench") is None:
+    if importlib.util.find_spec("bptt.tools.bench") is None:
         assert r.returncode == 2 and "bench" in r.stderr and "\n" not in r.stderr.strip()
     else:
         assert r.returncode == 0 and "usage: bptt bench" in r.stdout

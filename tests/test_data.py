@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from bptt import data
-from bptt.data import Batches, CorpusError, Vocab
+from bptt.text import data
+from bptt.text.data import Batches, CorpusError, Vocab
 
 
 def write(path, text, encoding="utf-8"):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from fd import numerical_grad, rel_error
 
-from bptt.data import Vocab
-from bptt.lm import CharLM, next_distribution, sample
+from bptt.text.data import Vocab
+from bptt.text.lm import CharLM, next_distribution, sample
 
 CELLS = ["lstm", "gru", "rnn"]
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from fd import numerical_grad, rel_error
 
-from bptt.losses import cross_entropy, cross_entropy_backward
+from bptt.nn.losses import cross_entropy, cross_entropy_backward
 
 
 def naive(z, y):

@@ -4,5 +4,5 @@ The functions work on pre-activations that the caller has already projected (the
 the caller), write into buffers the caller owns (``out=``), and keep no state. Arrays are
 features first, then the batch, as in the course notation: a state is (H, B), gate
 pre-activations are (G, H, B) with the gates on axis 0. The fast engine
-(``bptt.loops``) and the course-notation API (``bptt.stepwise``) both call them.
+(``bptt.nn.loops``) and the course-notation API (``bptt.stepwise``) both call them.
 """

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._checks import as_array, check_shape
+from .._checks import as_array, check_shape
 
 
 def fill_uniform(params: dict, bound: float, seed: int | None) -> None:

@@ -4,8 +4,8 @@
 one direction, T steps forward and back, weight gradients, dx), with the same shapes and memory
 layouts, on random arrays, with none of the element-wise work. What the engine spends above it
 is NumPy's element-wise passes and copies; what torch spends below it, it saves with its own
-kernels. This mirrors ``bptt.loops`` (``preactivations``, ``project``, ``gru_forward``, the
-backward loops, ``joined_grads``, ``gru_grads``) and the dx products of ``bptt.layers``: keep
+kernels. This mirrors ``bptt.nn.loops`` (``preactivations``, ``project``, ``gru_forward``, the
+backward loops, ``joined_grads``, ``gru_grads``) and the dx products of ``bptt.nn.layers``: keep
 them in step.
 """
 

@@ -3,7 +3,7 @@
 Legend: T steps, B batch, I input size, H hidden size, L layers, D directions (1 or 2), G gates.
 
 One class, ``Recurrent``, holds parameters, stacking and directions for all three kinds; the kind
-chooses the gate count and the time loops of ``bptt.loops``. Parameters of layer k, direction
+chooses the gate count and the time loops of ``bptt.nn.loops``. Parameters of layer k, direction
 suffix ``""`` or ``"_reverse"``:
 
     weight_ih_l{k}{sfx}  (G*H, I if k == 0 else D*H)     gate blocks in torch order
@@ -14,9 +14,9 @@ suffix ``""`` or ``"_reverse"``:
 
 import numpy as np
 
+from .._checks import as_array, as_dtype, check_shape, positive_int
+from ..cells import rnn as rnn_cell
 from . import _params, loops
-from ._checks import as_array, as_dtype, check_shape, positive_int
-from .cells import rnn as rnn_cell
 
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 

@@ -4,7 +4,7 @@ One training step = forward over T steps from a zero state + backward to dx and 
 gradient (single layer, one direction), on the same weights and data for every implementation. The
 implementations are timed interleaved, repeat after repeat, in one process, so drift and load hit
 all alike; the table gives the median in ms with the spread (min-max) and the ratios. "GEMM ms"
-times the engine step's matrix products alone (``bptt.floor``): the bound NumPy's BLAS puts on
+times the engine step's matrix products alone (``bptt.tools.floor``): the bound NumPy's BLAS puts on
 the step, to read the ratios against. Peak extra
 memory is the high-water mark of the resident set during one step from cold, above what was
 resident before it, measured for each implementation in a fresh child process whose allocator
@@ -26,8 +26,8 @@ import time
 
 import numpy as np
 
+from ..nn.layers import GRU, LSTM, RNN
 from . import floor, naive
-from .layers import GRU, LSTM, RNN
 
 LAYERS = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
 
@@ -154,7 +154,7 @@ def memory_in_child(spec: dict) -> dict:
     throwaway case runs each implementation once first, so that one-time library initialisation
     (thread pools, kernel caches) is not counted as the memory of a step."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
-    code = "import json, sys; from bptt.bench import _child; _child(json.loads(sys.argv[1]))"
+    code = "import json, sys; from bptt.tools.bench import _child; _child(json.loads(sys.argv[1]))"
     run = subprocess.run(
         [sys.executable, "-c", code, json.dumps(spec)], env=env, capture_output=True, text=True
     )

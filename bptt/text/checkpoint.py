@@ -7,7 +7,7 @@ Layout of the file (a zip written by ``np.savez``):
     adam_m/<name>   Adam first moments        adam_v/<name>   Adam second moments
     state/<i>       carried hidden state: state/0 is h (L, B, H); state/1 is c for an LSTM
 
-What the metadata holds besides format and version is up to the caller (bptt.train stores the
+What the metadata holds besides format and version is up to the caller (bptt.text.train stores the
 config, vocabulary, step, data position, Adam's t and the RNG state).
 
 ``save`` writes a temporary file in the same folder, fsyncs it and renames it over the target with

@@ -9,7 +9,7 @@ Legend: N tokens, V classes (the vocabulary).
 
 import numpy as np
 
-from ._checks import as_array
+from .._checks import as_array
 
 
 def cross_entropy(logits, targets) -> tuple[float, tuple]:

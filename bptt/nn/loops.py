@@ -27,11 +27,38 @@ S[t + 1] the state after x[t]; in reverse (the second direction of a bidirection
 is the initial state and S[t] the state after x[t]. The loops keep no state: what backward needs
 goes out in a cache dict. Scratch buffers come from ``work(name, shape)``, reused across calls
 of the same shape; nothing handed to a user lives in them.
+
+Scratch buffers and what each holds in which phase. Correctness depends on this order: a buffer
+is overwritten only after its last reader (G' is 5 for the LSTM, 4 for the GRU, 1 for the RNN).
+
+=========  =================  ===========================  ====================================
+buffer     shape              forward                      backward
+=========  =================  ===========================  ====================================
+Z          (T+1, I+1+H, B)    blocks [x; 1; h]; S is its   read by the factors (RNN, GRU) and
+                              h rows (the outputs)         copied feature-major into Zf
+W          (GH, I+1+H)        joined weights, B >= 8       -
+P          (T, 1, GH, B)      input projections, B < 8     -
+Wi, Xf,    (GH, I+1), (I,     ``project``'s scratch        -
+Pm (+key)  T*B), (GH, T*B)
+A          (T, G, H, B)       pre-activations, then the    read by the factors and each step
+                              gate activations (LSTM, GRU) (f, z); LSTM: then reused as M
+C          (T+1, H, B)        LSTM cell states             read by the factors
+GHn        (T, H, B)          GRU W_hn h + b_hn            read by the factors
+Wn         (H, 1+H)           GRU [b_hn | W_hn]            -
+F          (T, G', H, B)      LSTM: tanh(c) in F[:, 4]     derivative factors (for the LSTM
+                                                           from tanh(c)), then overwritten step
+                                                           by step by the gate gradients
+dh, dc,    (H, B)             -                            running dL/dh, dL/dc, the GRU's
+direct                                                     z * dh term, per step
+M          (GH or 4H, T*B)    -                            gate gradients feature-major, for
+                                                           the weight GEMMs and dx (LSTM: in A)
+Zf         (I+1+H, T*B)       -                            the blocks feature-major
+=========  =================  ===========================  ====================================
 """
 
 import numpy as np
 
-from .cells import gru, lstm, rnn
+from ..cells import gru, lstm, rnn
 
 
 def steps(T: int, reverse: bool) -> list[tuple[int, int, int]]:

@@ -12,8 +12,8 @@ Forward caches its input; backward uses it for the weight gradient:
 
 import numpy as np
 
+from .._checks import as_array, as_dtype, check_shape, positive_int
 from . import _params
-from ._checks import as_array, as_dtype, check_shape, positive_int
 
 
 class Linear:

@@ -1,8 +1,9 @@
 """Training loop of the character model: config, run folder, metrics, checkpoints, signals.
 
-A run folder holds ``checkpoint.npz`` (bptt.checkpoint), ``metrics.csv`` and ``loss.png``. One step
-reads the next chunk (bptt.data.Batches), runs forward and truncated backward from the carried
-state (bptt.lm), clips the global gradient norm and takes an Adam step at a constant learning rate.
+A run folder holds ``checkpoint.npz`` (bptt.text.checkpoint), ``metrics.csv`` and ``loss.png``.
+One step reads the next chunk (bptt.text.data.Batches), runs forward and truncated backward from
+the carried state (bptt.text.lm), clips the global gradient norm and takes an Adam step at a
+constant learning rate.
 Nothing depends on ``steps`` except where the loop stops, so a run resumed from step k goes on
 exactly as if it had never stopped: the checkpoint holds parameters, Adam's m, v and t, the data
 position, the carried state, the loss accumulated since the last metrics row and the RNG state.
@@ -21,10 +22,10 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ..nn.optim import Adam, clip_grad_norm
 from . import checkpoint as ckpt
 from .data import Batches, Vocab, corpus_name, eval_chunks, fingerprint, read_corpus, split
 from .lm import CELLS, CharLM, sample
-from .optim import Adam, clip_grad_norm
 
 CHECKPOINT, METRICS, PLOT = "checkpoint.npz", "metrics.csv", "loss.png"
 COLUMNS = ["step", "train_loss", "val_loss", "chars_per_sec", "elapsed_s"]

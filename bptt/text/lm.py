@@ -14,10 +14,10 @@ initial-state gradient it returns is dropped).
 
 import numpy as np
 
-from ._checks import as_array, check_shape
-from .layers import GRU, LSTM, RNN
-from .linear import Linear
-from .losses import cross_entropy, cross_entropy_backward
+from .._checks import as_array, check_shape
+from ..nn.layers import GRU, LSTM, RNN
+from ..nn.linear import Linear
+from ..nn.losses import cross_entropy, cross_entropy_backward
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 
