@@ -1,6 +1,6 @@
 """Variable-length batches: torch's packed-sequence meaning, at the cost of the valid steps.
 
-Legend: T steps, B batch, H hidden, I input features, N = sum of the lengths (the valid steps).
+Legend: T steps, B batch, H hidden, I input features, N packed columns (the steps run).
 
 A batch of sequences of lengths ``lengths`` (B,), each in 1..T, padded to T, means what
 ``pack_padded_sequence(x, lengths, enforce_sorted=False)`` -> layer -> ``pad_packed_sequence(...,
@@ -10,21 +10,23 @@ its own last step, its outputs at the padded steps are zero, and nothing at a pa
 output gradient) reaches any result.
 
 How. The batch is put in order of decreasing length once (``order``; ties keep their order).
-Then at step t the sequences still running are a prefix of the batch, the first n_t = #{lengths
-> t} columns, and the steps fall into segments of equal n: steps t0..t1-1 run on the first n
-columns. Each segment is run by the time loops of ``bptt.nn.loops`` as a batch of its own
-(T = t1 - t0, B = n rounded up to a multiple of 8, see ``Plan``), so every step's GEMM and
-element-wise work covers the running sequences, in contiguous buffers (a column prefix of a
-(features, B) block is strided, and NumPy's element-wise calls on such views measured 3-8x
-slower per element here). One rule hands
-the state from segment to segment in both directions: a running state ``state`` (H, B) starts as
-the initial state; a segment starts from state[:, :n] and writes its final state back there.
-Forward in time the segments shrink, so the columns a segment leaves behind keep the final
-state of the sequences that ended there; in reverse the segments grow, and the new columns
-still hold the initial state, where those sequences start. Backward runs the segments in the
-opposite order with the same rule on dL/dstate, then one GEMM over the packed gate gradients
-(N columns, segment after segment in time order) gives the weight gradients, and one the input
-gradients, which ``unpack_rows``/``unpack_cols`` put back at their steps.
+Then at step t the sequences still running are the first n_t = #{lengths > t} columns, and the
+steps fall into segments (``Plan``: t0..t1-1 on the first w columns). Each segment is run by the
+time loops of ``bptt.nn.loops`` as a batch of its own (T = t1 - t0, B = w), so each step's GEMM
+and element-wise work covers the running sequences and a few more, in contiguous buffers (a
+column prefix of a (features, B) block is strided, and NumPy's element-wise calls on such views
+measured 3-8x slower per element here).
+
+One rule hands the state from segment to segment: a running state (H, B) starts as the initial
+state; a segment starts from its first w columns and writes back the columns that run through
+it. Forward in time the segments shrink, and the final state of each sequence is read from the
+segment where it ends, at its own last step. In reverse the segments grow, and the columns a
+segment adds still hold the initial state, where those sequences start; every sequence's final
+state is its state after step 0. Backward runs the segments in the opposite order with the
+same rule on dL/dstate (forward in time, each final state's gradient enters at its sequence's
+last step), then one GEMM over the packed gate gradients (w columns per step, segment after
+segment in time order) gives the weight gradients, and one the input gradients, which
+``unpack`` puts back at their steps.
 """
 
 import math
