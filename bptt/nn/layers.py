@@ -199,15 +199,6 @@ class Recurrent:
             )
         return S, (S,), cache
 
-    def _direction(self, plan, k, d, X, init):
-        """Direction d of layer k over X (T, I, B) from init (tuple of (H, B)), both in the
-        plan's batch order. Returns its outputs (T, H, B), final states and cache."""
-        run = functools.partial(self._run, self._weights(k, self._suffixes()[d]), d == 1)
-        if plan is None:
-            S, states, cache = run(X, init, self._buffer((k, d)))
-            return loops.outputs(S, d == 1), [loops.final(s, d == 1) for s in states], cache
-        return plan.forward(run, X, init, d == 1, self._arena((k, d)))
-
     def forward(self, x, state=None, lengths=None):
         """x: (T, B, I) or (B, T, I) if batch_first; state: h (L*D, B, H), for LSTM (h, c); None
         means zeros; lengths: None, or (B,) integers in 1..T, the steps of each sequence (torch's
@@ -216,12 +207,13 @@ class Recurrent:
         x = self._check_x(x)
         T, B, _ = x.shape
         plan = packing.plan(lengths, T, B)  # None: every sequence has all T steps
-        H, D = self.hidden_size, self.num_directions
         state0 = self._check_state(state, B)
+        if plan is not None:
+            return self._forward_packed(x, state0, plan)
+        H, D = self.hidden_size, self.num_directions
         finals = [np.empty(self._state_shape(B), self.dtype) for _ in state0]
         out = np.empty((B, T, D * H) if self.batch_first else (T, B, D * H), self.dtype)
-        sort, unsort = (plan.sorted, plan.unsorted) if plan else (_same, _same)
-        X, layers = sort(x, 1).transpose(0, 2, 1), []  # (T, I, B): per step, features first
+        X, layers = x.transpose(0, 2, 1), []  # (T, I, B): per step, features first
         for k in range(self.num_layers):
             last = k == self.num_layers - 1
             # the next layer's input (T, D*H, B): this layer's outputs (with one direction, the
@@ -229,17 +221,17 @@ class Recurrent:
             Y = None if last or D == 1 else self._buffer((k, "out"))("Y", (T, D * H, B))
             dirs = []
             for d in range(D):
-                j = k * D + d
-                init = tuple(sort(s[j], 0).T for s in state0)
-                S_out, final, cache = self._direction(plan, k, d, X, init)  # (T, H, B)
-                for f_all, f in zip(finals, final, strict=True):
-                    f_all[j] = unsort(f.T, 0)
+                reverse, j = d == 1, k * D + d
+                run = self._runner(k, d)
+                S, states, cache = run(X, tuple(s[j].T for s in state0), self._buffer((k, d)))
+                for f_all, s in zip(finals, states, strict=True):
+                    f_all[j] = loops.final(s, reverse).T
+                S_out = loops.outputs(S, reverse)  # (T, H, B)
                 if last:
-                    Y = S_out.transpose(0, 2, 1)  # (T, B, H)
-                    if plan:  # rows back in the caller's order (a gather of contiguous rows)
-                        Y = unsort(np.ascontiguousarray(Y), 1)
-                    Y = Y.transpose(1, 0, 2) if self.batch_first else Y
-                    np.copyto(out[:, :, d * H : (d + 1) * H], Y)
+                    np.copyto(
+                        out[:, :, d * H : (d + 1) * H],
+                        S_out.transpose(2, 0, 1) if self.batch_first else S_out.transpose(0, 2, 1),
+                    )
                 elif D == 1:
                     Y = S_out
                 else:
@@ -247,26 +239,45 @@ class Recurrent:
                 dirs.append(cache)
             layers.append(dirs)
             X = Y
+        self._cache = (layers, B, T, None)
+        return out, self._pack(tuple(finals))
+
+    def _runner(self, k, d):
+        """``_run`` for direction d of layer k: run(X, init, work, shared=None)."""
+        return functools.partial(self._run, self._weights(k, self._suffixes()[d]), d == 1)
+
+    def _forward_packed(self, x, state0, plan):
+        """``forward`` with lengths: the batch in length order, each direction run segment by
+        segment (``bptt.nn.packing``); each layer's outputs in rows (T, B, D*H), zero at the
+        padded steps, which the next layer reads as (T, D*H, B)."""
+        T, B, _ = x.shape
+        H, D = self.hidden_size, self.num_directions
+        finals = [np.empty(self._state_shape(B), self.dtype) for _ in state0]
+        X, layers = plan.sorted(x, 1).transpose(0, 2, 1), []  # (T, I, B)
+        for k in range(self.num_layers):
+            Y = self._buffer((k, "rows"))("Y", (T, B, D * H))
+            dirs = []
+            for d in range(D):
+                j = k * D + d
+                init = tuple(plan.sorted(s[j], 0).T for s in state0)  # (H, B) each
+                rows = Y[:, :, d * H : (d + 1) * H]
+                final, cache = plan.forward(
+                    self._runner(k, d), X, init, d == 1, self._arena((k, d)), rows
+                )
+                for f_all, f in zip(finals, final, strict=True):
+                    f_all[j] = plan.unsorted(f.T, 0)
+                dirs.append(cache)
+            Y[plan.padded] = 0
+            layers.append(dirs)
+            X = Y.transpose(0, 2, 1)
         self._cache = (layers, B, T, plan)
+        if self.batch_first:  # rows gathered into the caller's order: a new array
+            out = np.take(Y.transpose(1, 0, 2), plan.inverse, axis=0)
+        else:
+            out = plan.unsorted(Y, 1)
         return out, self._pack(tuple(finals))
 
     # ------------------------------------------------------------------ backward
-
-    def _direction_backward(self, plan, k, d, dY, dfinal, cache):
-        """Backward of ``_direction``: dY (T, H, B), dfinal a tuple of (H, B). Returns the pieces
-        of dx (see ``bptt.nn.loops``), the gradients of (W_ih, W_hh, b_ih, b_hh) and dL/d the
-        initial states (a tuple of (H, B))."""
-        W_hhT = self.params[f"weight_hh_l{k}{self._suffixes()[d]}"].T  # BLAS reads it as is
-        if plan is not None:
-            steps = functools.partial(self._steps_backward, W_hhT)
-            return plan.backward(self.kind, steps, dY, dfinal, cache, d == 1, self._arena((k, d)))
-        work = self._buffer((k, d))
-        if self.kind == "LSTM":
-            pieces, g, dh0, dc0 = loops.lstm_backward(dY, *dfinal, cache, W_hhT, work)
-            return pieces, g, (dh0, dc0)
-        back = loops.gru_backward if self.kind == "GRU" else loops.rnn_backward
-        pieces, g, dh0 = back(dY, *dfinal, cache, W_hhT, work)
-        return pieces, g, (dh0,)
 
     def _steps_backward(self, W_hhT, dY, dfinal, cache, work, dc_ends=None):
         """The backward time loop of this kind: per-step gate gradients (T, R, B) and dL/d the
@@ -294,49 +305,89 @@ class Recurrent:
         dout = as_array("dout", dout, self.dtype, ndim=3, what="(the shape of the last output)")
         check_shape("dout", dout, out_shape)
         dfinal = self._check_state(dstate, B, name="dstate")
+        if plan is not None:
+            return self._backward_packed(dout, dfinal, plan)
         dstate0 = [np.empty(self._state_shape(B), self.dtype) for _ in dfinal]
-        sort, unsort = (plan.sorted, plan.unsorted) if plan else (_same, _same)
         # (T, D*H, B): per step a contiguous (features, batch) block
         dY = np.ascontiguousarray(
-            sort(dout.transpose(1, 0, 2) if self.batch_first else dout, 1).transpose(0, 2, 1)
+            dout.transpose(1, 2, 0) if self.batch_first else dout.transpose(0, 2, 1)
         )
-        if plan:
-            plan.drop_padding(dY)
+        grads = {}
+        for k in reversed(range(self.num_layers)):
+            dirs = layers[k]
+            dX = None
+            for d, sfx in enumerate(self._suffixes()):
+                work, cache, j = self._buffer((k, d)), dirs[d], k * D + d
+                W_ih, W_hh = (
+                    self.params[f"weight_ih_l{k}{sfx}"],
+                    self.params[f"weight_hh_l{k}{sfx}"],
+                )
+                W_hhT = W_hh.T       # a transposed view: BLAS reads it as is, no copy
+                dY_d, dh_n = dY[:, d * H : (d + 1) * H], dfinal[0][j].T
+                if self.kind == "LSTM":
+                    pieces, g, dh0, dc0 = loops.lstm_backward(
+                        dY_d, dh_n, dfinal[1][j].T, cache, W_hhT, work
+                    )
+                    dstate0[1][j] = dc0.T
+                elif self.kind == "GRU":
+                    pieces, g, dh0 = loops.gru_backward(dY_d, dh_n, cache, W_hhT, work)
+                else:
+                    pieces, g, dh0 = loops.rnn_backward(dY_d, dh_n, cache, W_hhT, work)
+                dstate0[0][j] = dh0.T
+                self._store_grads(grads, k, sfx, g)
+                for rows, G in pieces:
+                    if k == 0:  # (T*B, I): the layout of x
+                        part = G.T @ W_ih[rows]
+                    else:  # (D*H, T*B): the layout of the layer below's outputs
+                        part = W_ih[rows].T @ G
+                    dX = part if dX is None else np.add(dX, part, out=dX)
+            if k > 0:
+                dY = np.ascontiguousarray(dX.reshape(-1, T, B).transpose(1, 0, 2))
+        self.grads = {name: grads[name] for name in self.params}
+        self._cache = None  # backward reused the forward's buffers for the gradients
+        dx = dX.reshape(T, B, -1)
+        dx = dx.transpose(1, 0, 2) if self.batch_first else dx
+        return dx, self._pack(tuple(dstate0))
+
+    def _store_grads(self, grads, k, sfx, g):
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        for name, value in zip(names[: 4 if self.bias else 2], g, strict=False):
+            grads[f"{name}_l{k}{sfx}"] = value
+
+    def _backward_packed(self, dout, dfinal, plan):
+        """``backward`` after a forward with lengths: gradients in rows (T, B, F), sorted,
+        zero at the padded steps; each direction segment by segment (``bptt.nn.packing``)."""
+        layers, B, T, _ = self._cache
+        H, D = self.hidden_size, self.num_directions
+        dstate0 = [np.empty(self._state_shape(B), self.dtype) for _ in dfinal]
+        dY = plan.sorted(dout.transpose(1, 0, 2) if self.batch_first else dout, 1)  # a copy
+        dY[plan.padded] = 0  # padded steps are not outputs
         grads = {}
         for k in reversed(range(self.num_layers)):
             dX = None
             for d, sfx in enumerate(self._suffixes()):
                 j = k * D + d
-                pieces, g, d0 = self._direction_backward(
-                    plan,
-                    k,
-                    d,
-                    dY[:, d * H : (d + 1) * H],
-                    tuple(sort(s[j], 0).T for s in dfinal),
+                W_hhT = self.params[f"weight_hh_l{k}{sfx}"].T
+                pieces, g, d0 = plan.backward(
+                    self.kind,
+                    functools.partial(self._steps_backward, W_hhT),
+                    dY[:, :, d * H : (d + 1) * H],
+                    tuple(plan.sorted(s[j], 0).T for s in dfinal),
                     layers[k][d],
+                    d == 1,
+                    self._arena((k, d)),
                 )
                 for s_all, s in zip(dstate0, d0, strict=True):
-                    s_all[j] = unsort(s.T, 0)
-                names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-                for name, value in zip(names[: 4 if self.bias else 2], g, strict=False):
-                    grads[f"{name}_l{k}{sfx}"] = value
+                    s_all[j] = plan.unsorted(s.T, 0)
+                self._store_grads(grads, k, sfx, g)
                 W_ih = self.params[f"weight_ih_l{k}{sfx}"]
-                for rows, G in pieces:
-                    if k == 0:  # (steps, I): the layout of x
-                        part = G.T @ W_ih[rows]
-                    else:  # (D*H, steps): the layout of the layer below's outputs
-                        part = W_ih[rows].T @ G
-                    if plan:  # packed steps -> (T, B, I) or (T, D*H, B), sorted
-                        part = plan.unpack(part, d == 1, rows_are_steps=k == 0)
+                for rows, G in pieces:  # packed steps (N, in) -> rows (T, B, in)
+                    part = plan.unpack(G.T @ W_ih[rows], d == 1)
                     dX = part if dX is None else np.add(dX, part, out=dX)
-            if k > 0:
-                dY = dX if plan else np.ascontiguousarray(dX.reshape(-1, T, B).transpose(1, 0, 2))
+            dY = dX
         self.grads = {name: grads[name] for name in self.params}
-        self._cache = None  # backward reused the forward's buffers for the gradients
-        if plan is None:
-            dx = dX.reshape(T, B, -1)
-        else:
-            dx = unsort(dX, 1)  # (T, B, I) in the caller's order
+        self._cache = None
+        dx = plan.unsorted(dX, 1)  # (T, B, I) in the caller's order
         dx = dx.transpose(1, 0, 2) if self.batch_first else dx
         return dx, self._pack(tuple(dstate0))
 
@@ -347,10 +398,6 @@ class Recurrent:
             f"bias={self.bias}, batch_first={self.batch_first}, "
             f"bidirectional={self.bidirectional}, dtype={self.dtype.name}{extra})"
         )
-
-
-def _same(a, axis=None):
-    return a
 
 
 class RNN(Recurrent):

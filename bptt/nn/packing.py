@@ -26,7 +26,8 @@ state is its state after step 0. Backward runs the segments in the opposite orde
 same rule on dL/dstate (forward in time, each final state's gradient enters at its sequence's
 last step), then one GEMM over the packed gate gradients (w columns per step, segment after
 segment in time order) gives the weight gradients, and one the input gradients, which
-``unpack`` puts back at their steps.
+``unpack`` puts back at their steps. Outside the loops the batch lives in rows (T, B, F), where
+reordering the batch is a gather of contiguous rows and a padded step is a row to zero.
 """
 
 import math
@@ -66,7 +67,7 @@ class Plan:
     """A batch of sequences of different lengths, in decreasing order of length.
 
     order: (B,) the batch index of each sorted column (stable for ties); inverse: its inverse;
-    lengths: (B,) the sorted lengths; padding: (T, 1, B) True at the padded steps (sorted).
+    lengths: (B,) the sorted lengths; padded: (T, B) True at the padded steps (sorted).
     layouts[reverse]: (segments, offsets, N): segments (t0, t1, n, w) in time order: steps
         t0..t1-1 run on the first w sorted columns, and the first n of them run through the
         whole segment; offsets: each segment's first packed column (w per step), N in all.
@@ -94,8 +95,8 @@ class Plan:
         self.order = np.argsort(-lengths, kind="stable")
         self.inverse = np.argsort(self.order)
         self.lengths = lengths[self.order]
-        self.padding = (np.arange(T)[:, None] >= self.lengths[None, :])[:, None, :]
-        self.running = (~self.padding[:, 0]).sum(axis=1).tolist() + [0]  # n_t, t = 0..T
+        self.padded = np.arange(T)[:, None] >= self.lengths[None, :]  # (T, B)
+        self.running = (~self.padded).sum(axis=1).tolist() + [0]  # n_t, t = 0..T
         ends = np.unique(lengths)  # the steps where some sequence has ended
         by_length = []
         for t0, t1 in zip([0] + ends[:-1].tolist(), ends.tolist(), strict=True):
@@ -129,27 +130,21 @@ class Plan:
         """A copy of ``a`` with its batch axis back in the caller's order."""
         return np.take(a, self.inverse, axis=axis)
 
-    def drop_padding(self, a: np.ndarray) -> np.ndarray:
-        """``a`` (T, F, B) sorted, set to zero at the padded steps in place."""
-        np.copyto(a, 0, where=self.padding)
-        return a
-
     # ------------------------------------------------------------------ one direction
 
-    def forward(self, run, X, init, reverse, work):
+    def forward(self, run, X, init, reverse, work, Y):
         """One direction of one layer over the sorted batch.
 
         run(X, init, work, shared) -> (S, states, cache): a forward of ``bptt.nn.loops`` over
         X (T', I, w) from the states ``init``, with ``states`` the tuple (S,) or (S, C) of its
-        (T'+1, H, w) states. X: (T, I, B) sorted; init: tuple of (H, B) sorted initial states.
-        Returns the outputs Y (T, H, B), zero at the padded steps, the final states (tuple of
-        (H, B)) and the caches of the segments.
+        (T'+1, H, w) states. X: (T, I, B) sorted; init: tuple of (H, B) sorted initial states;
+        Y: (T, B, H) rows where the outputs go (the padded rows are left for the caller to
+        zero). Returns the final states (tuple of (H, B)) and the caches of the segments.
         """
         work.reset()
         segments = self.layouts[reverse][0]
         state = [s.copy() for s in init]  # the state each segment starts from
         finals = [np.empty_like(s) for s in init]
-        Y = work("Y", (self.T, state[0].shape[0], self.B))
         shared, caches = {}, []
         for t0, t1, n, w in reversed(segments) if reverse else segments:
             S, states, cache = run(X[t0:t1, :, :w], tuple(s[:, :w] for s in state), work, shared)
@@ -159,29 +154,28 @@ class Plan:
                 a, b = self._ending(t0, t1)
                 for f, seq in zip(finals, states, strict=True):
                     f[:, a:b] = seq[self.lengths[a:b] - t0, :, np.arange(a, b)].T
-            Y[t0:t1, :, :w] = outputs(S, reverse)
+            Y[t0:t1, :w] = outputs(S, reverse).transpose(0, 2, 1)
             caches.append(cache)
-        # every step the segments left out is a padded one
-        return self.drop_padding(Y), tuple(state if reverse else finals), caches
+        return tuple(state if reverse else finals), caches
 
     def backward(self, kind, run, dY, dfinal, caches, reverse, work):
         """Backward of ``forward``. run(dY, dfinal, cache, work, dc_ends) -> (dG, dstate0): a
         backward time loop of ``bptt.nn.loops`` (dG (T', R, w) per step, dstate0 a tuple of
-        (H, w)). dY: (T, H, B) sorted, zero at the padded steps (``drop_padding``), ours to
-        change; dfinal: tuple of (H, B) sorted. Returns the pieces of dx (packed columns, see
-        ``loops.gradients``, ``unpack``), the gradients of (W_ih, W_hh, b_ih, b_hh) and dL/d
-        the initial states (tuple of (H, B), sorted)."""
+        (H, w)). dY: (T, B, H) rows, sorted, zero at the padded steps, ours to change; dfinal:
+        tuple of (H, B) sorted. Returns the pieces of dx (packed columns, see
+        ``loops.gradients`` and ``unpack``), the gradients of (W_ih, W_hh, b_ih, b_hh) and
+        dL/d the initial states (tuple of (H, B), sorted)."""
         segments, offsets, N = self.layouts[reverse]
         H, ar = dfinal[0].shape[0], np.arange(self.B)
         if reverse:  # every sequence's final state is its state after step 0
             state = [d.copy() for d in dfinal]
         else:  # they enter at each sequence's own last step
-            dY[self.lengths - 1, :, ar] += dfinal[0].T
+            dY[self.lengths - 1, ar] += dfinal[0].T
             state = [np.zeros_like(d) for d in dfinal]
         ran = list(zip(segments[::-1] if reverse else segments, caches, strict=True))
         parts = {}
         for (t0, t1, n, w), cache in reversed(ran):  # the forward's segments, last first
-            dY_seg = np.ascontiguousarray(dY[t0:t1, :, :w])
+            dY_seg = np.ascontiguousarray(dY[t0:t1, :w].transpose(0, 2, 1))  # (T', H, w)
             dfinal_seg = tuple(s[:, :w] for s in state)
             if n < w:  # the extra columns get zero
                 dfinal_seg = tuple(_widened(s[:, :n], w, work, f"d{i}") for i, s in
@@ -208,23 +202,15 @@ class Plan:
             copy_feature_major(Zr, Zf[:, cols])
         return *gradients(kind, M, Zf, H), tuple(state)
 
-    # ------------------------------------------------------------------ input gradients
-
-    def unpack(self, P: np.ndarray, reverse: bool, rows_are_steps: bool) -> np.ndarray:
-        """Packed steps of one direction -> sorted, zero at the padded steps: (N, F) rows to
-        (T, B, F) if ``rows_are_steps``, else (F, N) columns to (T, F, B)."""
+    def unpack(self, P: np.ndarray, reverse: bool) -> np.ndarray:
+        """(N, F) packed steps of one direction -> (T, B, F) rows, sorted, zero at the padded
+        steps."""
         segments, offsets, _ = self.layouts[reverse]
-        if rows_are_steps:
-            out = np.zeros((self.T, self.B, P.shape[1]), P.dtype)
-            for (t0, t1, _, w), off in zip(segments, offsets, strict=True):
-                out[t0:t1, :w] = P[off : off + (t1 - t0) * w].reshape(t1 - t0, w, -1)
-            np.copyto(out, 0, where=self.padding.transpose(0, 2, 1))
-            return out
-        out = np.zeros((self.T, P.shape[0], self.B), P.dtype)
+        out = np.zeros((self.T, self.B, P.shape[1]), P.dtype)
         for (t0, t1, _, w), off in zip(segments, offsets, strict=True):
-            block = P[:, off : off + (t1 - t0) * w].reshape(-1, t1 - t0, w)
-            out[t0:t1, :, :w] = block.transpose(1, 0, 2)
-        return self.drop_padding(out)
+            out[t0:t1, :w] = P[off : off + (t1 - t0) * w].reshape(t1 - t0, w, -1)
+        out[self.padded] = 0
+        return out
 
 
 def _widened(a, w, work, name):
