@@ -253,7 +253,9 @@ class Recurrent:
         T, B, _ = x.shape
         H, D = self.hidden_size, self.num_directions
         finals = [np.empty(self._state_shape(B), self.dtype) for _ in state0]
-        X, layers = plan.sorted(x, 1).transpose(0, 2, 1), []  # (T, I, B)
+        x = plan.sorted(x, 1)  # (T, B, I), a copy
+        x[plan.padded] = 0  # what the caller padded with is never read (segments' extra columns)
+        X, layers = x.transpose(0, 2, 1), []  # (T, I, B)
         for k in range(self.num_layers):
             Y = self._buffer((k, "rows"))("Y", (T, B, D * H))
             dirs = []
