@@ -62,9 +62,10 @@ Zf         (I+1+H, T*B)       -                            the blocks feature-ma
 ---------  -----------------  ---------------------------  ------------------------------------
 packing.py (variable lengths; N = the columns of all segments, w the segment's width)
 ---------  -----------------  ---------------------------  ------------------------------------
-Y          (T, H, B)          the direction's outputs,     -
-                              zero at padded steps
-dfinal0,1  (H, w)             -                            per segment dL/d its final h (and c)
+(each of   per segment        as above, one piece per      as above, one piece per segment
+the above)                    segment (``packing.Arena``)
+d0, d1     (H, w)             -                            a segment's dL/d its final h (and
+                                                           c), zero in its extra columns
 M, Zf      (R, N), (K, N)     -                            all segments' gate gradients and
                                                            blocks feature-major (R = GH or 4H)
 =========  =================  ===========================  ====================================
