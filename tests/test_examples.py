@@ -18,3 +18,17 @@ def test_variable_lengths_example_learns_from_sequences_of_different_lengths(cap
     assert result["loss"] < 0.5 * result["first_loss"]
     assert result["accuracy"] > 0.9  # chance is about 0.5
     assert "accuracy with lengths=" in capsys.readouterr().out
+
+
+def test_variable_lengths_doc_example_runs():
+    import re
+
+    import numpy as np
+
+    doc = (EXAMPLES.parent / "docs" / "variable_lengths.md").read_text(encoding="utf-8")
+    scope: dict = {}
+    exec(re.findall(r"```python\n(.*?)```", doc, re.S)[0], scope)
+    out, dx, lengths = scope["out"], scope["dx"], scope["lengths"]
+    assert out.shape == (3, 10, 64)
+    padded = np.arange(10)[None, :] >= lengths[:, None]  # (B, T)
+    assert not np.any(out[padded]) and not np.any(dx[padded]) and np.all(out[~padded] != 0)
