@@ -12,12 +12,12 @@ subfolder holds one part of the implementation and imports only from the folders
 """
 
 from . import convert, stepwise
-from .gradcheck import check_layer, gradcheck
+from .gradcheck import check_layer, check_sequence, gradcheck
 from .nn.layers import GRU, LSTM, RNN
 from .nn.linear import Linear
 from .nn.losses import cross_entropy, cross_entropy_backward
 from .nn.optim import Adam, clip_grad_norm
 
 __all__ = ["RNN", "LSTM", "GRU", "Linear", "cross_entropy", "cross_entropy_backward", "Adam",
-           "clip_grad_norm", "stepwise", "convert", "gradcheck", "check_layer"]
+           "clip_grad_norm", "stepwise", "convert", "gradcheck", "check_layer", "check_sequence"]
 __version__ = "0.1.0"
