@@ -478,3 +478,83 @@ def test_transposed_x_is_named_as_a_layout_error(kind, rng):
     with pytest.raises(ValueError, match=r"^xt: expected the layout \(n_x, m\).*got shape "
                                          r"\(10, 3\); it looks like \(m, n_x\): pass xt\.T$"):
         cell(*args)
+
+
+# ------------------------------------------------------ a `bptt train` run <-> the course's dict
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_from_run_and_back(cell, tmp_path, monkeypatch):
+    from bptt import cli
+    from bptt.text import lm
+    from bptt.text.train import load_model
+
+    corpus = tmp_path / "names.txt"
+    corpus.write_text("anna\nbob\ncarla\ndave\nemma\n" * 40, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    rc = cli.main(["train", str(corpus), "--cell", cell, "--hidden", "6", "--layers", "1",
+                   "--seq-len", "8", "--batch", "2", "--steps", "5", "--dtype", "float64",
+                   "--out", "run", "--log-every", "5", "--eval-every", "5"])
+    assert rc == 0
+    params, chars = convert.from_run(tmp_path / "run")
+    head = "Wya" if cell == "rnn" else "Wy"
+    assert chars == "".join(sorted(set(corpus.read_text()))) and head in params
+    model, vocab, _ = load_model(str(tmp_path / "run"))
+    # The course's forward on the run's parameters gives the model's own next-character
+    # probabilities.
+    text = "anna\nbob"
+    ids = vocab.encode(text)
+    x = np.eye(len(chars))[:, ids][:, None, :]                      # (n_x, 1, T_x) one-hot
+    forward = sw.rnn_forward if cell == "rnn" else sw.lstm_forward
+    y = forward(x, np.zeros((6, 1)), params)[1][:, 0, :]           # (n_y, T_x)
+    logits = model.forward(ids[:, None], None)[0]                  # (T_x, n_y)
+    np.testing.assert_allclose(y.T, sw.softmax(logits.T).T, rtol=1e-10, atol=1e-14)
+    # ... and back: the same model (its two biases now summed into bias_ih_l0).
+    again, vocab2 = convert.to_model(params, chars)
+    assert vocab2.chars == vocab.chars and again.cell == cell
+    theirs, ours = model.state_dict(), again.state_dict()
+    for k in ("rnn.weight_ih_l0", "rnn.weight_hh_l0", "head.weight", "head.bias"):
+        np.testing.assert_array_equal(ours[k], theirs[k])
+    np.testing.assert_allclose(ours["rnn.bias_ih_l0"] + ours["rnn.bias_hh_l0"],
+                               theirs["rnn.bias_ih_l0"] + theirs["rnn.bias_hh_l0"], rtol=1e-15)
+    np.testing.assert_allclose(again.forward(ids[:, None], None)[0], logits, rtol=1e-12,
+                               atol=1e-14)
+    text_a = lm.sample(model, vocab, 30, rng=np.random.default_rng(3))
+    assert lm.sample(again, vocab2, 30, rng=np.random.default_rng(3)) == text_a
+
+
+def test_from_run_refuses_what_the_course_has_not(tmp_path, monkeypatch):
+    from bptt import cli
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("abcabcabd\n" * 50, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    common = ["--hidden", "4", "--seq-len", "4", "--batch", "2", "--steps", "1",
+              "--log-every", "1", "--eval-every", "1"]
+    assert cli.main(["train", str(corpus), "--cell", "gru", "--layers", "1", *common,
+                     "--out", "gru"]) == 0
+    assert cli.main(["train", str(corpus), "--cell", "rnn", "--layers", "2", *common,
+                     "--out", "deep"]) == 0
+    with pytest.raises(ValueError, match="a gru run; the course notation covers rnn and lstm"):
+        convert.from_run(tmp_path / "gru")
+    with pytest.raises(ValueError, match="a 2-layer run; the course's cells have one layer"):
+        convert.from_run(tmp_path / "deep")
+    with pytest.raises(ValueError, match="no such checkpoint"):
+        convert.from_run(tmp_path / "nothing")
+
+
+def test_to_model_takes_the_dinosaur_dict(rng):
+    """initialize_parameters' dict (hidden bias 'b') becomes a model whose probabilities are
+    stepwise's."""
+    chars = "\nabc"
+    p = sw.initialize_parameters(5, 4, 4)
+    p["b"] = rng.standard_normal((5, 1))
+    model, vocab = convert.to_model(p, chars)
+    ids = np.array([1, 2, 3, 0])
+    a, y, _ = sw.rnn_forward(np.eye(4)[:, ids][:, None, :], np.zeros((5, 1)), p | {"ba": p["b"]})
+    logits = model.forward(ids[:, None], None)[0]
+    np.testing.assert_allclose(y[:, 0, :].T, sw.softmax(logits.T).T, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"^chars: expected one character per input and output "
+                                         r"row, 4 and 4, got 3$"):
+        convert.to_model(p, "abc")
+    with pytest.raises(ValueError, match="^parameters: missing the output head 'Wya', 'by'$"):
+        convert.to_model({k: v for k, v in p.items() if k not in ("Wya", "by")}, chars)
