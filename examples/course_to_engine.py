@@ -3,18 +3,19 @@
     python examples/course_to_engine.py [--hidden 256] [--batch 32] [--steps 64] [--repeat 7]
 
 One training step of a vanilla RNN (forward over T_x steps from a0, backward to dx, da0 and every
-weight gradient, for da = R) on the same parameters, written six ways, each one change away from
-the one before:
+weight gradient, for da = R) on the same parameters, written seven ways, each one change away
+from the one before:
 
-  0 course     bptt.stepwise.rnn_forward + rnn_backward: the course's functions (with their
-               argument checks and per-step caches)
-  1 loop       the same loop, bare: per step dz = da * (1 - a²), dWax += dz xtᵀ, dWaa += dz a_prevᵀ
-  2 gemm       the loop keeps only dz⟨t⟩ and da_prev; after it, dWax = dZ Xᵀ, dWaa = dZ A_prevᵀ,
-               dba = Σ dZ and dx = Waxᵀ dZ are single GEMMs over all T_x·m columns
-  3 project    and the input projection Wax X + ba is one GEMM before the forward loop
-  4 buffers    time-major blocks in buffers allocated once and reused, every operation written
-               into them (out=), the factor 1 - a² for all steps at once
-  5 engine     bptt.RNN (bptt/nn/loops.py), loaded with bptt.convert.rnn_to_state_dict
+  0 course      bptt.stepwise.rnn_forward + rnn_backward: the course's functions (with their
+                argument checks and per-step caches)
+  1 loop        the same loop, bare: per step dz = da * (1 - a²), dWax += dz xtᵀ, dWaa += dz a_prevᵀ
+  2 time-major  the same loop on time-major copies (T_x, n, m): each step's block contiguous
+  3 gemm        the loop keeps only dz⟨t⟩ and da_prev; after it, dWax = dZ Xᵀ, dWaa = dZ A_prevᵀ,
+                dba = Σ dZ and dx = Waxᵀ dZ are single GEMMs over all T_x·m columns
+  4 project     and the input projection Wax X + ba is one GEMM before the forward loop
+  5 buffers     buffers allocated once and reused, every operation written into them (out=),
+                the factor 1 - a² for all steps at once
+  6 engine      bptt.RNN (bptt/nn/loops.py), loaded with bptt.convert.rnn_to_state_dict
 
 Every version's gradients are checked against version 0 before anything is timed. The versions
 run in turn, round after round (so a slower minute of a shared machine hits them all), and the
@@ -60,51 +61,82 @@ def loop(x, a0, p, R):
     return dx, da_prev, dWax, dWaa, dba
 
 
-def gemm(x, a0, p, R):
-    """The backward loop keeps dz⟨t⟩; the weight gradients and dx are GEMMs after it."""
+def time_major(x, a0, p, R):
+    """The same loop on time-major copies: step t reads and writes one contiguous (., m) block
+    (in the course's (n, m, T_x) layout, x[:, :, t] is a strided slice)."""
     Wax, Waa, ba = p["Wax"], p["Waa"], p["ba"]
-    (n_x, m, T), n_a = x.shape, Waa.shape[0]
-    A = np.empty((n_a, m, T + 1))                   # a⟨0⟩ = a0, then a⟨1⟩..a⟨T⟩
-    A[:, :, 0] = a0
+    X, Rt = np.ascontiguousarray(x.transpose(2, 0, 1)), np.ascontiguousarray(R.transpose(2, 0, 1))
+    T = X.shape[0]
+    A = np.empty((T + 1,) + a0.shape)               # A[0] = a0, A[t + 1] = a⟨t+1⟩
+    A[0] = a0
     for t in range(T):
-        A[:, :, t + 1] = np.tanh(Wax @ x[:, :, t] + Waa @ A[:, :, t] + ba)
-    dZ = np.empty((n_a, m, T))
+        A[t + 1] = np.tanh(Wax @ X[t] + Waa @ A[t] + ba)
+    dX = np.empty_like(X)
+    dWax, dWaa, dba = np.zeros_like(Wax), np.zeros_like(Waa), np.zeros_like(ba)
     da_prev = np.zeros_like(a0)
     for t in reversed(range(T)):
-        dZ[:, :, t] = (R[:, :, t] + da_prev) * (1 - A[:, :, t + 1] ** 2)
-        da_prev = Waa.T @ dZ[:, :, t]               # the only product left in the loop
-    dZ2 = dZ.reshape(n_a, m * T)                    # (n_a, m·T): every step's dz, side by side
-    dWax = dZ2 @ x.reshape(n_x, m * T).T            # Σ_t dz⟨t⟩ x⟨t⟩ᵀ as one GEMM
-    dWaa = dZ2 @ A[:, :, :T].reshape(n_a, m * T).T  # (a copy: A[:, :, :T] is not contiguous)
-    dx = (Wax.T @ dZ2).reshape(n_x, m, T)
-    return dx, da_prev, dWax, dWaa, dZ2.sum(axis=1, keepdims=True)
+        dz = (Rt[t] + da_prev) * (1 - A[t + 1] ** 2)
+        dWax += dz @ X[t].T
+        dWaa += dz @ A[t].T
+        dba += dz.sum(axis=1, keepdims=True)
+        dX[t] = Wax.T @ dz
+        da_prev = Waa.T @ dz
+    return dX.transpose(1, 2, 0), da_prev, dWax, dWaa, dba
+
+
+def feature_major(blocks):
+    """(T, n, m) per-step blocks -> (n, T·m): every step's columns side by side (one copy)."""
+    T, n, m = blocks.shape
+    return np.ascontiguousarray(blocks.transpose(1, 0, 2)).reshape(n, T * m)
+
+
+def gemm(x, a0, p, R):
+    """The backward loop keeps only dz⟨t⟩ and da_prev; the weight gradients and dx are GEMMs
+    over all T_x·m columns after it."""
+    Wax, Waa, ba = p["Wax"], p["Waa"], p["ba"]
+    X, Rt = np.ascontiguousarray(x.transpose(2, 0, 1)), np.ascontiguousarray(R.transpose(2, 0, 1))
+    (T, n_x, m), n_a = X.shape, Waa.shape[0]
+    A = np.empty((T + 1, n_a, m))
+    A[0] = a0
+    for t in range(T):
+        A[t + 1] = np.tanh(Wax @ X[t] + Waa @ A[t] + ba)
+    dZ = np.empty((T, n_a, m))
+    da_prev = np.zeros_like(a0)
+    for t in reversed(range(T)):
+        dZ[t] = (Rt[t] + da_prev) * (1 - A[t + 1] ** 2)
+        da_prev = Waa.T @ dZ[t]                     # the only product left in the loop
+    M = feature_major(dZ)                           # (n_a, T·m)
+    dWax = M @ feature_major(X).T                   # Σ_t dz⟨t⟩ x⟨t⟩ᵀ as one GEMM
+    dWaa = M @ feature_major(A[:T]).T               # Σ_t dz⟨t⟩ a⟨t-1⟩ᵀ
+    dx = (Wax.T @ M).reshape(n_x, T, m).transpose(0, 2, 1)
+    return dx, da_prev, dWax, dWaa, M.sum(axis=1, keepdims=True)
 
 
 def project(x, a0, p, R):
-    """Also the input projection of every step as one GEMM before the forward loop."""
+    """Also the input projection Wax x⟨t⟩ + ba of every step as one GEMM before the loop."""
     Wax, Waa, ba = p["Wax"], p["Waa"], p["ba"]
-    (n_x, m, T), n_a = x.shape, Waa.shape[0]
-    P = (Wax @ x.reshape(n_x, m * T) + ba).reshape(n_a, m, T)     # Wax x⟨t⟩ + ba, all t
-    A = np.empty((n_a, m, T + 1))
-    A[:, :, 0] = a0
+    X, Rt = np.ascontiguousarray(x.transpose(2, 0, 1)), np.ascontiguousarray(R.transpose(2, 0, 1))
+    (T, n_x, m), n_a = X.shape, Waa.shape[0]
+    Xf = feature_major(X)                           # (n_x, T·m)
+    P = (Wax @ Xf + ba).reshape(n_a, T, m).transpose(1, 0, 2)      # (T, n_a, m) view
+    A = np.empty((T + 1, n_a, m))
+    A[0] = a0
     for t in range(T):
-        A[:, :, t + 1] = np.tanh(P[:, :, t] + Waa @ A[:, :, t])
-    dZ = np.empty((n_a, m, T))
+        A[t + 1] = np.tanh(P[t] + Waa @ A[t])
+    dZ = np.empty((T, n_a, m))
     da_prev = np.zeros_like(a0)
     for t in reversed(range(T)):
-        dZ[:, :, t] = (R[:, :, t] + da_prev) * (1 - A[:, :, t + 1] ** 2)
-        da_prev = Waa.T @ dZ[:, :, t]
-    dZ2 = dZ.reshape(n_a, m * T)
-    dWax = dZ2 @ x.reshape(n_x, m * T).T
-    dWaa = dZ2 @ A[:, :, :T].reshape(n_a, m * T).T
-    dx = (Wax.T @ dZ2).reshape(n_x, m, T)
-    return dx, da_prev, dWax, dWaa, dZ2.sum(axis=1, keepdims=True)
+        dZ[t] = (Rt[t] + da_prev) * (1 - A[t + 1] ** 2)
+        da_prev = Waa.T @ dZ[t]
+    M = feature_major(dZ)
+    dWax, dWaa = M @ Xf.T, M @ feature_major(A[:T]).T
+    dx = (Wax.T @ M).reshape(n_x, T, m).transpose(0, 2, 1)
+    return dx, da_prev, dWax, dWaa, M.sum(axis=1, keepdims=True)
 
 
 class Buffers:
-    """Also time-major contiguous blocks (step t's state is one (n_a, m) block), buffers made
-    once and reused by every call, every operation writing into them (out=), and the factor
-    1 - a² computed for all steps in one pass before the backward loop."""
+    """Also buffers made once and reused by every call, every operation writing into them (out=),
+    and the factor 1 - a² computed for all steps in one pass before the backward loop."""
 
     def __init__(self, n_x, n_a, m, T):
         self.X = np.empty((T, n_x, m))              # x, time-major
@@ -193,18 +225,19 @@ def main(argv=None) -> dict:
          "by": np.zeros((n_x, 1))}
     x, a0 = rng.standard_normal((n_x, m, T)), rng.standard_normal((n_a, m)) * 0.1
     R = rng.standard_normal((n_a, m, T))
-    fns = {"0 course": course, "1 loop": loop, "2 gemm": gemm, "3 project": project,
-           "4 buffers": Buffers(n_x, n_a, m, T), "5 engine": Engine(p, x, a0, R)}
+    fns = {"0 course": course, "1 loop": loop, "2 time-major": time_major, "3 gemm": gemm,
+           "4 project": project, "5 buffers": Buffers(n_x, n_a, m, T),
+           "6 engine": Engine(p, x, a0, R)}
     want = course(x, a0, p, R)
     for name, f in fns.items():
         for w, g in zip(want, f(x, a0, p, R), strict=True):
             np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12, err_msg=name)
     print(f"RNN, float64, n_x={n_x} n_a={n_a} m={m} T_x={T}: one forward + backward "
           f"(median of {args.repeat} rounds; machine: {platform.machine()}, "
-          f"NumPy {np.__version__}); gradients of all six versions agree")
+          f"NumPy {np.__version__}); gradients of all seven versions agree")
     t = timed(fns, (x, a0, p, R), args.repeat)
     for k, v in t.items():
-        print(f"  {k:10s} {v * 1e3:8.2f} ms   {t['0 course'] / v:5.1f}x the course's speed")
+        print(f"  {k:12s} {v * 1e3:8.2f} ms   {t['0 course'] / v:5.1f}x the course's speed")
 
     z = rng.standard_normal((4 * n_a, m))
     out = np.empty_like(z)
