@@ -5,16 +5,23 @@ size, m batch, T_x steps.
 
     x (n_x, m, T_x)   a0 (n_a, m)   xt (n_x, m)   a_prev, c_prev (n_a, m)
 
+Sections: the RNN, the LSTM, the lecture's GRU (reset gate before the product, not the engine's
+torch GRU), Adam, and the course's dinosaur-names exercise (initialize_parameters, clip, sample,
+optimize).
+
 This module is a thin adapter. It checks the arguments, converts the names (the course's
 ``Wf, Wi, Wc, Wo`` become the cell's gate blocks i, f, g, o, stacked as (4, n_a, m)), and calls the
 same cell code as the engine, which works features first like the course: no gate equation is
-written here. Every function returns what the course's
-returns, with the same cache layouts and dict keys (see docs/stepwise.md).
+written here (the lecture's GRU has its own in bptt/cells/gru.py). Every function returns what the
+course's returns, with the same cache layouts and dict keys (see docs/stepwise.md).
 
 How the sizes are read: ``x`` (or ``xt``) fixes n_x and m, the recurrent weight (``Waa``; ``Wf``
-for the LSTM) fixes n_a by its rows, the output weight (``Wya``; ``Wy``) fixes n_y; everything
-else is checked against those, and a mismatch raises ValueError naming the key, the shape
-expected and the shape got. The arithmetic is float64 unless every input is float32.
+for the LSTM, ``Wu`` for the GRU) fixes n_a by its rows, the output weight (``Wya``; ``Wy``) fixes
+n_y; everything else is checked against those, and a mismatch raises ValueError naming the key,
+the shape expected and the shape got. An x whose first axis does not fit the weights but that
+fits them transposed (torch's (T_x, m, n_x), Keras's (m, T_x, n_x), (m, n_x, T_x)) is named as a
+layout error with the transpose that fixes it. The arithmetic is float64 unless every input is
+float32.
 """
 
 from collections.abc import Mapping
@@ -458,9 +465,8 @@ def _gru_weights(parameters, n_x: int, dtype: np.dtype, head: bool = True) -> di
     return w
 
 
-def _gru_step(xt, a_prev, w, head: bool = True):
-    """One step on checked arrays. Returns a_next, yt_pred (None without ``head``) and the gates
-    ut, rt, cct."""
+def _gru_step(xt, a_prev, w):
+    """One step on checked arrays. Returns a_next, yt_pred and the gates ut, rt, cct."""
     n_a, m = a_prev.shape
     z = w["W"] @ np.concatenate([a_prev, xt]) + w["b"]          # (2 n_a, m)
     gates = z.reshape(2, n_a, m)                                  # Γu, Γr pre-activations
@@ -469,8 +475,7 @@ def _gru_step(xt, a_prev, w, head: bool = True):
     cct = w["Wc"] @ np.concatenate([rc, xt]) + w["bc"]          # (n_a, m) pre-activation
     a_next = np.empty((n_a, m), dtype=z.dtype)
     gru.course_candidate(cct, gates[0], a_prev, a_next)          # cct now holds c̃
-    yt_pred = softmax(w["Wy"] @ a_next + w["by"]) if head else None
-    return a_next, yt_pred, (gates[0], gates[1], cct)
+    return a_next, softmax(w["Wy"] @ a_next + w["by"]), (gates[0], gates[1], cct)
 
 
 def _gru_step_backward(da_next, cache, w) -> dict:
