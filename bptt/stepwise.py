@@ -735,7 +735,10 @@ def optimize(X, Y, a_prev, parameters: dict, learning_rate: float = 0.01):
     X, Y = _ids("X", X, n_x, True), _ids("Y", Y, n_x, False)
     if len(X) != len(Y):
         raise ValueError(f"Y: expected one target per input, {len(X)}, got {len(Y)}")
-    if not isinstance(learning_rate, (int, float, np.floating)) or not learning_rate > 0:
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float, np.integer,
+                                                                          np.floating)):
+        raise TypeError(f"learning_rate: expected a number, got {type(learning_rate).__name__}")
+    if not learning_rate > 0:
         raise ValueError(f"learning_rate: expected a number > 0, got {learning_rate!r}")
     T_x = len(X)
     x = np.zeros((n_x, 1, T_x))                                   # one-hot columns

@@ -137,6 +137,10 @@ def test_ba_works_as_b_and_errors_are_one_line():
         sw.optimize([None, 1], [1, 0], np.zeros((7, 1)), p)
     with pytest.raises(ValueError, match="^char_to_ix: expected a dict .* '\\\\n'"):
         sw.sample(p, {"a": 1}, 0)
+    with pytest.raises(ValueError, match="^learning_rate: expected a number > 0, got 0$"):
+        sw.optimize([None, 1], [1, 0], np.zeros((8, 1)), p, learning_rate=0)
+    with pytest.raises(TypeError, match="^learning_rate: expected a number, got str$"):
+        sw.optimize([None, 1], [1, 0], np.zeros((8, 1)), p, learning_rate="0.01")
     with pytest.raises(ValueError, match="^maxValue: expected a number > 0, got -1$"):
         sw.clip({"dW": np.ones(2)}, -1)
 
