@@ -27,8 +27,9 @@ c is the state (a = c), [c; x] the stacked column, Γu the update gate, Γr the 
     c' = Γu * c̃ + (1 - Γu) * c  =  c + Γu * (c̃ - c)
 
 It differs from torch's in two ways: torch applies r AFTER the product, to W_hn h + b_hn (its
-bias included), so the two cannot be converted into each other; and the lecture's Γu weighs the
-candidate where torch's z weighs the old state (Γu plays the part of 1 - z).
+bias included), so in general (unless W_hn is diagonal) the two are different functions; and the
+lecture's Γu weighs the candidate where torch's z weighs the old state (Γu plays 1 - z).
+
 Backward, with dc = dL/dc' and the z's the pre-activations:
 
     dz_u = dc * (c̃ - c) * Γu(1 - Γu)
