@@ -5,7 +5,7 @@ Engine layers with torch's names and shapes (``RNN``, ``LSTM``, ``GRU``), the pi
 (``bptt.stepwise``, with converters in ``bptt.convert``) and ``gradcheck``.
 
 Layout rule: the top level of the package holds what users import or run (this file, ``cli``,
-``__main__``, and the course API's public modules ``stepwise``, ``convert``, ``gradcheck``); each
+``__main__``, and the course API: the ``stepwise`` package, ``convert``, ``gradcheck``); each other
 subfolder holds one part of the implementation and imports only from the folders below it:
 ``tools`` (bench, naive, floor) and ``text`` (the character model) on ``nn`` (the engine), on
 ``cells`` (each cell's equations and derivatives, once).
