@@ -5,19 +5,19 @@ Engine layers with torch's names and shapes (``RNN``, ``LSTM``, ``GRU``), the pi
 (``bptt.stepwise``, with converters in ``bptt.convert``) and ``gradcheck``.
 
 Layout rule: the top level of the package holds what users import or run (this file, ``cli``,
-``__main__``, and the course API's public modules ``stepwise``, ``convert``, ``gradcheck``); each
+``__main__``, and the course API: the ``stepwise`` package, ``convert``, ``gradcheck``); each other
 subfolder holds one part of the implementation and imports only from the folders below it:
 ``tools`` (bench, naive, floor) and ``text`` (the character model) on ``nn`` (the engine), on
 ``cells`` (each cell's equations and derivatives, once).
 """
 
 from . import convert, stepwise
-from .gradcheck import check_layer, gradcheck
+from .gradcheck import check_layer, check_sequence, gradcheck
 from .nn.layers import GRU, LSTM, RNN
 from .nn.linear import Linear
 from .nn.losses import cross_entropy, cross_entropy_backward
 from .nn.optim import Adam, clip_grad_norm
 
 __all__ = ["RNN", "LSTM", "GRU", "Linear", "cross_entropy", "cross_entropy_backward", "Adam",
-           "clip_grad_norm", "stepwise", "convert", "gradcheck", "check_layer"]
+           "clip_grad_norm", "stepwise", "convert", "gradcheck", "check_layer", "check_sequence"]
 __version__ = "0.1.0"
