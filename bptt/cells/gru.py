@@ -15,6 +15,13 @@ Backward, with dh = dL/dh':
 
 All the factors depend only on the forward values: ``backward_factors`` computes them for a step
 or a whole sequence, and ``backward`` is two products.
+
+With recurrent dropout (layers' ``recurrent_dropout=q``; m (H, B) one mask per sequence and unit,
+the same at every step, 0 or 1/(1-q)) the hidden side reads the masked state; the carry z * h,
+not a recurrent product, keeps h itself:
+
+    gh = W_hh (m ⊙ h) + b_hh        h' = (1 - z) * n + z * h
+    dh_prev = dh * z + m ⊙ (W_hh^T dgh)
 """
 
 import numpy as np

@@ -10,15 +10,25 @@ suffix ``""`` or ``"_reverse"``:
     weight_hh_l{k}{sfx}  (G*H, H)                        (LSTM i, f, g, o; GRU r, z, n)
     bias_ih_l{k}{sfx}    (G*H,)
     bias_hh_l{k}{sfx}    (G*H,)
+
+Dropout (``bptt.nn.dropout``), only in training mode (``train()``, the default, and ``eval()``
+as torch): ``dropout=p`` multiplies the outputs of every layer but the last, the next layer's
+input, by a mask drawn per step, sequence and unit (torch's meaning); ``recurrent_dropout=q``
+multiplies the state that enters the recurrent product by one mask per layer, direction,
+sequence and unit, the same at every step, so that W_hh h becomes W_hh (m ⊙ h) in the cells'
+equations (their docstrings; ``bptt.nn.loops`` for how). Masks come from the layer's own
+generator, seeded by ``seed``; ``get_rng_state()`` / ``set_rng_state()`` save and restore it.
 """
 
 import functools
+import warnings
 
 import numpy as np
 
 from .._checks import as_array, as_dtype, check_shape, positive_int
 from ..cells import rnn as rnn_cell
 from . import _params, loops, packing
+from . import dropout as drop
 
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
@@ -39,6 +49,9 @@ class Recurrent:
         bidirectional: bool = False,
         dtype=np.float32,
         seed: int | None = None,
+        *,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
     ):
         self.input_size = positive_int("input_size", input_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
@@ -56,6 +69,38 @@ class Recurrent:
         self._cache = None
         self._work: dict = {}
         self._arenas: dict = {}
+        self._init_dropout(dropout, recurrent_dropout, seed)
+
+    # ------------------------------------------------------------------ dropout
+
+    def _init_dropout(self, p, q, seed) -> None:
+        self.dropout = drop.check_rate("dropout", p)
+        self.recurrent_dropout = drop.check_rate("recurrent_dropout", q)
+        if self.dropout > 0 and self.num_layers == 1:  # as torch
+            warnings.warn(
+                f"dropout: drops the outputs of every layer but the last, so it expects "
+                f"num_layers > 1, got dropout={self.dropout} and num_layers=1",
+                stacklevel=3,
+            )
+        self.training = True
+        self._rng = drop.generator(seed)
+
+    def train(self, mode: bool = True):
+        """Training mode (dropout on) or, with mode False, evaluation mode; returns the layer."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Evaluation mode: no dropout, no masks drawn (``train(False)``); returns the layer."""
+        return self.train(False)
+
+    def get_rng_state(self) -> dict:
+        """The state of the generator the dropout masks come from (ints and strings: JSON)."""
+        return drop.get_state(self._rng)
+
+    def set_rng_state(self, state: dict) -> None:
+        """Continue the masks from a state ``get_rng_state`` gave (ValueError if it is not one)."""
+        drop.set_state(self._rng, state)
 
     # ------------------------------------------------------------------ parameters
 
@@ -183,26 +228,34 @@ class Recurrent:
         bias[: 2 * H] += b_hh[: 2 * H]
         return W_ih, W_hh, bias, b_hh[2 * H :]
 
-    def _run(self, weights, reverse, X, init, work, shared=None):
+    def _run(self, weights, reverse, X, init, work, shared=None, mask=None):
         """One direction of one layer, the time loop of this kind: X (T, I, B), init a tuple
-        of (H, B) initial states (h, or h and c). Returns S (T+1, H, B), the final states (a
-        tuple of (H, B) views: copy them) and the cache."""
+        of (H, B) initial states (h, or h and c), mask: recurrent dropout's (H, B') for B' >= B
+        sequences (its first B columns are X's) or None. Returns S (T+1, H, B), the final states
+        (a tuple of (H, B) views: copy them) and the cache."""
         W_ih, W_hh, bias, b_hn = weights
+        m = None if mask is None else np.ascontiguousarray(mask[:, : X.shape[2]])
         if self.kind == "LSTM":
-            S, c_n, cache = loops.lstm_forward(X, W_ih, W_hh, bias, *init, reverse, work, shared)
+            S, c_n, cache = loops.lstm_forward(
+                X, W_ih, W_hh, bias, *init, reverse, work, shared, m
+            )
             return S, (loops.final(S, reverse), c_n), cache
         if self.kind == "GRU":
-            S, cache = loops.gru_forward(X, W_ih, W_hh, bias, b_hn, *init, reverse, work, shared)
+            S, cache = loops.gru_forward(
+                X, W_ih, W_hh, bias, b_hn, *init, reverse, work, shared, m
+            )
         else:
             S, cache = loops.rnn_forward(
-                X, W_ih, W_hh, bias, *init, reverse, work, self.nonlinearity, shared
+                X, W_ih, W_hh, bias, *init, reverse, work, self.nonlinearity, shared, m
             )
         return S, (loops.final(S, reverse),), cache
 
-    def _direction(self, plan, k, d, X, init):
-        """Direction d of layer k over X (T, I, B) from init (tuple of (H, B)), both in the
-        plan's batch order. Returns its outputs (T, H, B), final states and cache."""
-        run = functools.partial(self._run, self._weights(k, self._suffixes()[d]), d == 1)
+    def _direction(self, plan, k, d, X, init, mask=None):
+        """Direction d of layer k over X (T, I, B) from init (tuple of (H, B)) with recurrent
+        dropout's mask (H, B) or None, all in the plan's batch order. Returns its outputs
+        (T, H, B), final states and cache."""
+        weights = self._weights(k, self._suffixes()[d])
+        run = functools.partial(self._run, weights, d == 1, mask=mask)
         if plan is None:
             S, finals, cache = run(X, init, self._buffer((k, d)))
             return loops.outputs(S, d == 1), finals, cache
@@ -223,6 +276,12 @@ class Recurrent:
         X, layers = x.transpose(0, 2, 1), []  # (T, I, B): per step, features first
         sort, unsort = (plan.sorted, plan.unsorted) if plan else (_same, _same)
         X = sort(X)
+        between, recurrent = (  # dropout's masks (None where none), in the plan's batch order
+            [None if m is None else sort(m) for m in masks]
+            for masks in drop.layer_masks(self._rng, self.dropout, self.recurrent_dropout,
+                                          (self.num_layers, D, T, H, B), self.dtype,
+                                          self.training)
+        )
         for k in range(self.num_layers):
             last = k == self.num_layers - 1
             # the next layer's input (T, D*H, B): this layer's outputs (with one direction, the
@@ -232,7 +291,7 @@ class Recurrent:
             for d in range(D):
                 j = k * D + d
                 init = tuple(sort(s[j].T) for s in state0)
-                S_out, final, cache = self._direction(plan, k, d, X, init)  # (T, H, B)
+                S_out, final, cache = self._direction(plan, k, d, X, init, recurrent[j])
                 for f_all, f in zip(finals, final, strict=True):
                     f_all[j] = unsort(f).T
                 if last:
@@ -247,8 +306,11 @@ class Recurrent:
                     np.copyto(Y[:, d * H : (d + 1) * H], S_out)
                 dirs.append(cache)
             layers.append(dirs)
-            X = Y
-        self._cache = (layers, B, T, plan)
+            if not last and between[k] is not None:  # the next layer's input: mask * outputs
+                X = np.multiply(Y, between[k], out=self._buffer((k, "out"))("Yd", Y.shape))
+            elif not last:
+                X = Y
+        self._cache = (layers, B, T, plan, between)
         return out, self._pack(tuple(finals))
 
     # ------------------------------------------------------------------ backward
@@ -289,7 +351,7 @@ class Recurrent:
                 "backward: call forward first (each forward can be differentiated once, "
                 "and there is none pending)"
             )
-        layers, B, T, plan = self._cache
+        layers, B, T, plan, between = self._cache
         H, D = self.hidden_size, self.num_directions
         out_shape = (B, T, D * H) if self.batch_first else (T, B, D * H)
         dout = as_array("dout", dout, self.dtype, ndim=3, what="(the shape of the last output)")
@@ -330,6 +392,8 @@ class Recurrent:
                 dY = np.ascontiguousarray(dX.reshape(-1, T, B).transpose(1, 0, 2))
             elif k > 0:
                 dY = plan.unpack_cols(dX)
+            if k > 0:  # the gradient of layer k-1's outputs, through dropout's mask
+                dY = drop.apply(dY, between[k - 1], dY)
         self.grads = {name: grads[name] for name in self.params}
         self._cache = None  # backward reused the forward's buffers for the gradients
         if plan is None:
@@ -341,6 +405,8 @@ class Recurrent:
 
     def __repr__(self):
         extra = f", nonlinearity={self.nonlinearity!r}" if self.kind == "RNN" else ""
+        for name in ("dropout", "recurrent_dropout"):  # shown when set, as torch shows dropout
+            extra += f", {name}={getattr(self, name)}" if getattr(self, name) else ""
         return (
             f"{self.kind}({self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
             f"bias={self.bias}, batch_first={self.batch_first}, "
@@ -368,12 +434,16 @@ class RNN(Recurrent):
         bidirectional: bool = False,
         dtype=np.float32,
         seed: int | None = None,
+        *,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
     ):
         if nonlinearity not in rnn_cell.NONLINEARITIES:
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, seed
+            input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, seed,
+            dropout=dropout, recurrent_dropout=recurrent_dropout,
         )
 
 
