@@ -321,3 +321,11 @@ def test_backward_with_lengths_matches_finite_differences_with_masks_fixed(kind)
         assert rel_error(g, numerical_grad(loss, s)) < 1e-6
     for name, p in layer.params.items():
         assert rel_error(layer.grads[name], numerical_grad(loss, p)) < 1e-6, name
+
+
+def test_check_layer_fixes_the_masks():
+    layer = bptt.GRU(2, 3, num_layers=2, dtype=np.float64, seed=0, dropout=0.5,
+                     recurrent_dropout=0.5)
+    x = np.random.default_rng(0).normal(size=(3, 2, 2))
+    result = bptt.check_layer(layer, x)
+    assert result.ok, str(result)
