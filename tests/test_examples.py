@@ -1,6 +1,7 @@
-"""The examples that back numbers in the docs run, at tiny sizes: examples/course_to_engine.py
-(its seven versions must give the same gradients before it times them) and
-examples/gradcheck_report.py (every backward passes)."""
+"""The examples run and do what their docstrings say, at tiny sizes: examples/course_to_engine.py
+(its seven versions must give the same gradients before it times them),
+examples/gradcheck_report.py (every backward passes) and examples/variable_lengths.py (it learns
+from sequences of different lengths)."""
 
 import importlib.util
 from pathlib import Path
@@ -33,3 +34,10 @@ def test_gradcheck_report_passes(capsys):
     text = capsys.readouterr().out
     assert done.value.code == 0, text
     assert "gru_backward (the lecture's GRU)" in text and "FAILED" not in text
+
+
+def test_variable_lengths_example_learns_from_sequences_of_different_lengths(capsys):
+    result = load("variable_lengths").main(["--steps", "150"])
+    assert result["loss"] < 0.5 * result["first_loss"]
+    assert result["accuracy"] > 0.9  # chance is about 0.5
+    assert "accuracy with lengths=" in capsys.readouterr().out
