@@ -285,7 +285,9 @@ def check_layer(layer, x, state=None, *, seed: int = 0, eps: float = 1e-6, tol: 
     drawn from ``seed``, runs ``layer.forward`` and ``layer.backward`` once for the analytic
     gradients, then checks every parameter (keyed as the state_dict), the input "x" and the initial
     state "h0" (and "c0"). x: the layer's input layout; state: None (zeros) or like forward's.
-    The layer's parameters are perturbed in place during the check and restored exactly.
+    The layer's parameters are perturbed in place during the check and restored exactly. With
+    dropout in training mode the masks are fixed: every forward starts from the state the
+    layer's generator had when the check began.
     """
     if np.dtype(getattr(layer, "dtype", None)) != np.float64:
         raise TypeError(f"layer: expected a float64 layer for central differences, got "
@@ -293,6 +295,7 @@ def check_layer(layer, x, state=None, *, seed: int = 0, eps: float = 1e-6, tol: 
                         f"dtype=np.float64)")
     lstm = layer.kind == "LSTM"
     x = np.array(x, dtype=np.float64)
+    masks = layer.get_rng_state()
     out, final = layer.forward(x, state)
     finals = final if lstm else (final,)
     if state is None:
@@ -311,6 +314,7 @@ def check_layer(layer, x, state=None, *, seed: int = 0, eps: float = 1e-6, tol: 
 
     def loss(p: dict) -> float:
         s = (p["h0"], p["c0"]) if lstm else p["h0"]
+        layer.set_rng_state(masks)  # the same dropout masks as the analytic gradients'
         o, fin = layer.forward(p["x"], s)
         fins = fin if lstm else (fin,)
         return float(np.vdot(R, o) + sum(np.vdot(r, f) for r, f in zip(R_final, fins, strict=True)))

@@ -18,6 +18,13 @@ Backward, with dh = dL/dh':
 All the factors depend only on the forward values: ``backward_factors`` computes them for a step
 or a whole sequence, and ``backward`` is two products.
 
+torch's GRU with recurrent dropout (the layers' ``recurrent_dropout=q``; m (H, B) one mask per
+sequence and unit, the same at every step, 0 or 1/(1-q)): the hidden side reads the masked
+state; the carry z * h, not a recurrent product, keeps h itself:
+
+    gh = W_hh (m ⊙ h) + b_hh        h' = (1 - z) * n + z * h
+    dh_prev = dh * z + m ⊙ (W_hh^T dgh)
+
 The lecture's GRU (Cho et al. 2014; Keras ``GRU(reset_after=False)``), in the course's notation:
 c is the state (a = c), [c; x] the stacked column, Γu the update gate, Γr the relevance gate
 (``course_gates``, ``course_candidate``, ``course_backward``, ``course_backward_reset``):

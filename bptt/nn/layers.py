@@ -10,15 +10,25 @@ suffix ``""`` or ``"_reverse"``:
     weight_hh_l{k}{sfx}  (G*H, H)                        (LSTM i, f, g, o; GRU r, z, n)
     bias_ih_l{k}{sfx}    (G*H,)
     bias_hh_l{k}{sfx}    (G*H,)
+
+Dropout (``bptt.nn.dropout``), only in training mode (``train()``, the default, and ``eval()``
+as torch): ``dropout=p`` multiplies the outputs of every layer but the last, the next layer's
+input, by a mask drawn per step, sequence and unit (torch's meaning); ``recurrent_dropout=q``
+multiplies the state that enters the recurrent product by one mask per layer, direction,
+sequence and unit, the same at every step, so that W_hh h becomes W_hh (m ⊙ h) in the cells'
+equations (their docstrings; ``bptt.nn.loops`` for how). Masks come from the layer's own
+generator, seeded by ``seed``; ``get_rng_state()`` / ``set_rng_state()`` save and restore it.
 """
 
 import functools
+import warnings
 
 import numpy as np
 
 from .._checks import as_array, as_dtype, check_shape, positive_int
 from ..cells import rnn as rnn_cell
 from . import _params, loops, packing
+from . import dropout as drop
 
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
@@ -39,6 +49,9 @@ class Recurrent:
         bidirectional: bool = False,
         dtype=np.float32,
         seed: int | None = None,
+        *,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
     ):
         self.input_size = positive_int("input_size", input_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
@@ -56,6 +69,44 @@ class Recurrent:
         self._cache = None
         self._work: dict = {}
         self._arenas: dict = {}
+        self._init_dropout(dropout, recurrent_dropout, seed)
+
+    # ------------------------------------------------------------------ dropout
+
+    def _init_dropout(self, p, q, seed) -> None:
+        self.dropout = drop.check_rate("dropout", p)
+        self.recurrent_dropout = drop.check_rate("recurrent_dropout", q)
+        if self.dropout > 0 and self.num_layers == 1:  # as torch
+            warnings.warn(
+                f"dropout: drops the outputs of every layer but the last, so it expects "
+                f"num_layers > 1, got dropout={self.dropout} and num_layers=1",
+                stacklevel=3,
+            )
+        self.training = True
+        self._rng = drop.generator(seed)
+
+    def train(self, mode: bool = True):
+        """Training mode (dropout on) or, with mode False, evaluation mode; returns the layer."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Evaluation mode: no dropout, no masks drawn (``train(False)``); returns the layer."""
+        return self.train(False)
+
+    def get_rng_state(self) -> dict:
+        """The state of the generator the dropout masks come from (ints and strings: JSON)."""
+        return drop.get_state(self._rng)
+
+    def set_rng_state(self, state: dict) -> None:
+        """Continue the masks from a state ``get_rng_state`` gave (ValueError if it is not one)."""
+        drop.set_state(self._rng, state)
+
+    def _masks(self, T, B):
+        """The dropout masks of one forward, ``drop.layer_masks``' (between, recurrent)."""
+        shape = (self.num_layers, self.num_directions, T, self.hidden_size, B)
+        return drop.layer_masks(self._rng, self.dropout, self.recurrent_dropout, shape,
+                                self.dtype, self.training)
 
     # ------------------------------------------------------------------ parameters
 
@@ -183,19 +234,23 @@ class Recurrent:
         bias[: 2 * H] += b_hh[: 2 * H]
         return W_ih, W_hh, bias, b_hh[2 * H :]
 
-    def _run(self, weights, reverse, X, init, work, shared=None):
+    def _run(self, weights, reverse, mask, X, init, work, shared=None):
         """One direction of one layer, the time loop of this kind: X (T, I, B), init a tuple
-        of (H, B) initial states (h, or h and c). Returns S (T+1, H, B), the states of every
-        step (a tuple (S,), or (S, C) for the LSTM) and the cache."""
+        of (H, B) initial states (h, or h and c), mask: recurrent dropout's (H, B') for B' >= B
+        sequences (its first B columns are X's) or None. Returns S (T+1, H, B), the states of
+        every step (a tuple (S,), or (S, C) for the LSTM) and the cache."""
         W_ih, W_hh, bias, b_hn = weights
+        m = None if mask is None else np.ascontiguousarray(mask[:, : X.shape[2]])
         if self.kind == "LSTM":
-            S, _, cache = loops.lstm_forward(X, W_ih, W_hh, bias, *init, reverse, work, shared)
+            S, _, cache = loops.lstm_forward(X, W_ih, W_hh, bias, *init, reverse, work, shared, m)
             return S, (S, cache["C"]), cache
         if self.kind == "GRU":
-            S, cache = loops.gru_forward(X, W_ih, W_hh, bias, b_hn, *init, reverse, work, shared)
+            S, cache = loops.gru_forward(
+                X, W_ih, W_hh, bias, b_hn, *init, reverse, work, shared, m
+            )
         else:
             S, cache = loops.rnn_forward(
-                X, W_ih, W_hh, bias, *init, reverse, work, self.nonlinearity, shared
+                X, W_ih, W_hh, bias, *init, reverse, work, self.nonlinearity, shared, m
             )
         return S, (S,), cache
 
@@ -208,8 +263,9 @@ class Recurrent:
         T, B, _ = x.shape
         plan = packing.plan(lengths, T, B)  # None: every sequence has all T steps
         state0 = self._check_state(state, B)
+        between, recurrent = self._masks(T, B)  # None where nothing is dropped
         if plan is not None:
-            return self._forward_packed(x, state0, plan)
+            return self._forward_packed(x, state0, plan, between, recurrent)
         H, D = self.hidden_size, self.num_directions
         finals = [np.empty(self._state_shape(B), self.dtype) for _ in state0]
         out = np.empty((B, T, D * H) if self.batch_first else (T, B, D * H), self.dtype)
@@ -222,7 +278,7 @@ class Recurrent:
             dirs = []
             for d in range(D):
                 reverse, j = d == 1, k * D + d
-                run = self._runner(k, d)
+                run = self._runner(k, d, recurrent[j])
                 S, states, cache = run(X, tuple(s[j].T for s in state0), self._buffer((k, d)))
                 for f_all, s in zip(finals, states, strict=True):
                     f_all[j] = loops.final(s, reverse).T
@@ -238,24 +294,31 @@ class Recurrent:
                     np.copyto(Y[:, d * H : (d + 1) * H], S_out)
                 dirs.append(cache)
             layers.append(dirs)
-            X = Y
-        self._cache = (layers, B, T, None)
+            if not last and between[k] is not None:  # the next layer's input: mask * outputs
+                X = np.multiply(Y, between[k], out=self._buffer((k, "out"))("Yd", Y.shape))
+            else:
+                X = Y
+        self._cache = (layers, B, T, None, between)
         return out, self._pack(tuple(finals))
 
-    def _runner(self, k, d):
-        """``_run`` for direction d of layer k: run(X, init, work, shared=None)."""
-        return functools.partial(self._run, self._weights(k, self._suffixes()[d]), d == 1)
+    def _runner(self, k, d, mask=None):
+        """``_run`` for direction d of layer k with recurrent dropout's mask (H, B) or None:
+        run(X, init, work, shared=None)."""
+        return functools.partial(self._run, self._weights(k, self._suffixes()[d]), d == 1, mask)
 
-    def _forward_packed(self, x, state0, plan):
+    def _forward_packed(self, x, state0, plan, between, recurrent):
         """``forward`` with lengths: the batch in length order, each direction run segment by
         segment (``bptt.nn.packing``); each layer's outputs in rows (T, B, D*H), zero at the
-        padded steps, which the next layer reads as (T, D*H, B)."""
+        padded steps, which the next layer reads as (T, D*H, B). Dropout's masks (from
+        ``_masks``) are put in the same order, ``between``'s as rows."""
         T, B, _ = x.shape
         H, D = self.hidden_size, self.num_directions
         finals = [np.empty(self._state_shape(B), self.dtype) for _ in state0]
         x = plan.sorted(x, 1)  # (T, B, I), a copy
         x[plan.padded] = 0  # what the caller padded with is never read (segments' extra columns)
         X, layers = x.transpose(0, 2, 1), []  # (T, I, B)
+        recurrent = [None if m is None else plan.sorted(m) for m in recurrent]  # (H, B)
+        between = [None if m is None else plan.sorted(m.transpose(0, 2, 1), 1) for m in between]
         for k in range(self.num_layers):
             Y = self._buffer((k, "rows"))("Y", (T, B, D * H))
             dirs = []
@@ -264,15 +327,19 @@ class Recurrent:
                 init = tuple(plan.sorted(s[j], 0).T for s in state0)  # (H, B) each
                 rows = Y[:, :, d * H : (d + 1) * H]
                 final, cache = plan.forward(
-                    self._runner(k, d), X, init, d == 1, self._arena((k, d)), rows
+                    self._runner(k, d, recurrent[j]), X, init, d == 1, self._arena((k, d)), rows
                 )
                 for f_all, f in zip(finals, final, strict=True):
                     f_all[j] = plan.unsorted(f.T, 0)
                 dirs.append(cache)
             Y[plan.padded] = 0
             layers.append(dirs)
-            X = Y.transpose(0, 2, 1)
-        self._cache = (layers, B, T, plan)
+            if k < self.num_layers - 1 and between[k] is not None:  # mask * outputs, as rows
+                X = np.multiply(Y, between[k], out=self._buffer((k, "rows"))("Yd", Y.shape))
+                X = X.transpose(0, 2, 1)
+            else:
+                X = Y.transpose(0, 2, 1)
+        self._cache = (layers, B, T, plan, between)
         if self.batch_first:  # rows gathered into the caller's order: a new array
             out = np.take(Y.transpose(1, 0, 2), plan.inverse, axis=0)
         else:
@@ -301,7 +368,7 @@ class Recurrent:
                 "backward: call forward first (each forward can be differentiated once, "
                 "and there is none pending)"
             )
-        layers, B, T, plan = self._cache
+        layers, B, T, plan, between = self._cache
         H, D = self.hidden_size, self.num_directions
         out_shape = (B, T, D * H) if self.batch_first else (T, B, D * H)
         dout = as_array("dout", dout, self.dtype, ndim=3, what="(the shape of the last output)")
@@ -343,8 +410,9 @@ class Recurrent:
                     else:  # (D*H, T*B): the layout of the layer below's outputs
                         part = W_ih[rows].T @ G
                     dX = part if dX is None else np.add(dX, part, out=dX)
-            if k > 0:
+            if k > 0:  # the gradient of layer k-1's outputs, through dropout's mask
                 dY = np.ascontiguousarray(dX.reshape(-1, T, B).transpose(1, 0, 2))
+                dY = drop.apply(dY, between[k - 1], dY)
         self.grads = {name: grads[name] for name in self.params}
         self._cache = None  # backward reused the forward's buffers for the gradients
         dx = dX.reshape(T, B, -1)
@@ -359,7 +427,7 @@ class Recurrent:
     def _backward_packed(self, dout, dfinal, plan):
         """``backward`` after a forward with lengths: gradients in rows (T, B, F), sorted,
         zero at the padded steps; each direction segment by segment (``bptt.nn.packing``)."""
-        layers, B, T, _ = self._cache
+        layers, B, T, _, between = self._cache
         H, D = self.hidden_size, self.num_directions
         dstate0 = [np.empty(self._state_shape(B), self.dtype) for _ in dfinal]
         dY = plan.sorted(dout.transpose(1, 0, 2) if self.batch_first else dout, 1)  # a copy
@@ -386,7 +454,7 @@ class Recurrent:
                 for rows, G in pieces:  # packed steps (N, in) -> rows (T, B, in)
                     part = plan.unpack(G.T @ W_ih[rows], d == 1)
                     dX = part if dX is None else np.add(dX, part, out=dX)
-            dY = dX
+            dY = dX if k == 0 else drop.apply(dX, between[k - 1], dX)  # through dropout's mask
         self.grads = {name: grads[name] for name in self.params}
         self._cache = None
         dx = plan.unsorted(dX, 1)  # (T, B, I) in the caller's order
@@ -395,6 +463,8 @@ class Recurrent:
 
     def __repr__(self):
         extra = f", nonlinearity={self.nonlinearity!r}" if self.kind == "RNN" else ""
+        for name in ("dropout", "recurrent_dropout"):  # shown when set, as torch shows dropout
+            extra += f", {name}={getattr(self, name)}" if getattr(self, name) else ""
         return (
             f"{self.kind}({self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
             f"bias={self.bias}, batch_first={self.batch_first}, "
@@ -418,12 +488,16 @@ class RNN(Recurrent):
         bidirectional: bool = False,
         dtype=np.float32,
         seed: int | None = None,
+        *,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
     ):
         if nonlinearity not in rnn_cell.NONLINEARITIES:
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, seed
+            input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, seed,
+            dropout=dropout, recurrent_dropout=recurrent_dropout,
         )
 
 
