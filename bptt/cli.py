@@ -12,8 +12,8 @@ import shlex
 import sys
 
 from .text.checkpoint import CheckpointError
+from .text.config import Config, ConfigError, DivergedError, RunError, flag
 from .text.data import CorpusError
-from .text.train import Config, ConfigError, DivergedError, RunError, flag
 
 USER_ERRORS = (ConfigError, CorpusError, CheckpointError, RunError)
 EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}

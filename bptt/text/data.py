@@ -187,3 +187,42 @@ def eval_chunks(ids: np.ndarray, batch: int,
     starts = np.arange(batch)[:, None] * stream                    # (B, 1)
     spans = [np.arange(t0, min(t0 + seq_len, stream))[None, :] for t0 in range(0, stream, seq_len)]
     return ((ids[starts + cols].T, ids[starts + cols + 1].T) for cols in spans)
+
+
+class StreamData:
+    """The stream mode's data, in the interface the training loop reads (``LineData`` is the
+    other implementation):
+
+    - ``batch(position, order) -> x, y, lengths``: inputs and targets (T, B) of batch
+      ``position`` of the epoch; ``lengths`` (B,) or None when every row has all T steps;
+    - ``next(position)``: the position after it, 0 when the epoch is over;
+    - ``shuffle(rng)``: the order of a new epoch (None here: streams are read in order);
+    - ``validation()``: the held-out data as (x, y, lengths) batches;
+    - ``carries_state``: whether a batch starts from the state the previous one ended with.
+
+    Here a batch is the next ``seq_len`` characters of each of ``batch`` streams, and the state
+    carries over from batch to batch, in training and in validation.
+    """
+
+    carries_state = True
+
+    def __init__(self, train_ids: np.ndarray, val_ids: np.ndarray, batch: int, seq_len: int,
+                 eval_chars: int = 0):
+        self.batches = Batches(train_ids, batch, seq_len)
+        self.n_batches = self.batches.n_chunks
+        self.val = val_ids[: eval_chars + 1] if eval_chars else val_ids
+        self.batch_size, self.seq_len = batch, seq_len
+        eval_chunks(self.val, batch, seq_len)          # raises if the held-out text is unusable
+
+    def shuffle(self, rng: np.random.Generator) -> None:
+        return None
+
+    def batch(self, position: int, order=None) -> tuple[np.ndarray, np.ndarray, None]:
+        x, y = self.batches.get(position)
+        return x, y, None
+
+    def next(self, position: int) -> int:
+        return self.batches.next_position(position)
+
+    def validation(self) -> Iterator[tuple[np.ndarray, np.ndarray, None]]:
+        return ((x, y, None) for x, y in eval_chunks(self.val, self.batch_size, self.seq_len))
