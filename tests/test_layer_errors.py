@@ -112,3 +112,19 @@ def test_bad_constructor_arguments(kwargs, exc):
     args = {"input_size": 3, "hidden_size": 4, **kwargs}
     with pytest.raises(exc):
         bptt.RNN(**args)
+
+
+@pytest.mark.parametrize("make", [bptt.RNN, bptt.LSTM, bptt.GRU, bptt.Linear])
+@pytest.mark.parametrize("dtype", ["banana", "float16", np.int32, object, 3])
+def test_dtype_not_a_float_type_is_a_type_error(make, dtype):
+    with pytest.raises(TypeError, match=r"^dtype: expected float32 or float64, got"):
+        make(3, 4, dtype=dtype)
+
+
+def test_dtype_torch_and_none():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="dtype: expected float32 or float64"):
+        bptt.LSTM(5, 8, dtype=torch.float32)
+    for make in (bptt.LSTM, bptt.Linear):
+        assert make(5, 8, dtype=None).dtype == np.float32  # None: the default, as torch
+        assert make(5, 8, dtype="float64").dtype == np.float64
