@@ -1,5 +1,7 @@
 """A run's record: ``metrics.csv`` (a row every ``--log-every`` steps and at each validation)
-and ``loss.png`` (train and validation loss against step)."""
+and ``loss.png`` (train and validation loss against step, the best validation marked).
+
+``best_step`` is the step of the lowest validation loss so far, whose state is in best.npz."""
 
 import csv
 import os
@@ -7,7 +9,7 @@ import os
 from . import checkpoint as ckpt
 
 METRICS, PLOT = "metrics.csv", "loss.png"
-COLUMNS = ["step", "train_loss", "val_loss", "chars_per_sec", "elapsed_s"]
+COLUMNS = ["step", "train_loss", "val_loss", "chars_per_sec", "elapsed_s", "best_step"]
 TIMING = ("chars_per_sec", "elapsed_s")
 
 
@@ -58,8 +60,12 @@ def plot_losses(path: str, rows: list[dict]) -> None:
         pts = [(int(r["step"]), float(r[col])) for r in rows if r.get(col)]
         if pts:
             ax.plot(*zip(*pts, strict=True), style, label=col.replace("_loss", ""), markersize=3)
+    best = [r for r in rows if r.get("best_step") and r["best_step"] == r["step"]]
+    if best and best[-1].get("val_loss"):
+        ax.plot(int(best[-1]["step"]), float(best[-1]["val_loss"]), "*", markersize=12,
+                label=f"best (step {best[-1]['step']})")
     ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy (nats/char)")
+    ax.set_ylabel("cross-entropy (nats per symbol)")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -37,6 +37,7 @@ class RunState:
     loss_sum: float = 0.0       # training loss summed over the steps since the last metrics row
     loss_count: int = 0         # how many steps loss_sum holds
     last_val: list | None = None   # [step, loss] of the last validation
+    best: list | None = None       # [step, loss] of the lowest validation loss (best.npz)
     elapsed_before: float = 0.0    # wall seconds of the earlier sessions of this run
     started: float = dataclasses.field(default_factory=time.perf_counter)  # this session (unsaved)
 
@@ -60,7 +61,7 @@ class RunState:
         meta = {"step": self.step, "position": self.position, "adam_t": self.opt.t,
                 "rng": self.rng.bit_generator.state, "loss_sum": self.loss_sum,
                 "loss_count": self.loss_count, "elapsed_s": self.elapsed(),
-                "last_val": self.last_val}
+                "last_val": self.last_val, "best": self.best}
         return arrays, meta
 
     @classmethod
@@ -75,7 +76,8 @@ class RunState:
             run = cls(model, opt, rng, step=_count(meta, "step", where),
                       position=_count(meta, "position", where),
                       loss_sum=float(meta["loss_sum"]), loss_count=int(meta["loss_count"]),
-                      last_val=meta.get("last_val"), elapsed_before=float(meta["elapsed_s"]))
+                      last_val=meta.get("last_val"), best=meta.get("best"),
+                      elapsed_before=float(meta["elapsed_s"]))
         except (ValueError, TypeError, KeyError) as err:
             raise ckpt.CheckpointError(f"{where}: does not match its config ({err})") from None
         ckpt.load_optimizer(opt, arrays, _count(meta, "adam_t", where))

@@ -24,13 +24,14 @@ import numpy as np
 
 from ..nn.optim import Adam, clip_grad_norm
 from . import checkpoint as ckpt
-from .config import RESUMABLE, Config, ConfigError, DivergedError, RunError, flag
-from .data import StreamData, Vocab, fingerprint, read_corpus, split
+from . import lines
+from .config import RESUMABLE, Config, ConfigError, DivergedError, RunError, flag, with_preset
+from .data import StreamData, Vocab, fingerprint, read_texts, split
 from .lm import CharLM, sample
 from .record import METRICS, PLOT, Meter, Record
 from .state import RunState
 
-CHECKPOINT = "checkpoint.npz"
+CHECKPOINT, BEST = "checkpoint.npz", "best.npz"
 __all__ = ["Config", "ConfigError", "DivergedError", "Result", "RunError", "load_model", "train"]
 
 
@@ -43,7 +44,8 @@ class Result:
     steps: int
     interrupted: str = ""      # name of the signal that stopped the run, else ""
     val: tuple | None = None   # (step, loss) of the last validation
-    sample: str = ""           # a short sample, drawn when the run completes
+    best: tuple | None = None  # (step, loss) of the best validation, saved in best.npz
+    sample: str = ""           # a short sample (lines mode: ten), drawn when the run completes
 
 
 def train(config: Config, overrides: Iterable[str] | None = None, progress: bool = True,
@@ -58,15 +60,15 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
     """
     cfg, arrays, meta = _resolve(config, overrides)
     out, path = cfg.out, os.path.join(cfg.out, CHECKPOINT)
-    data, vocab, fixed = _data(cfg, meta, path)
+    data, vocab, fixed_arrays, fixed = _data(cfg, meta, path)
     run = _start(cfg, vocab, data, arrays, meta, path)
     if meta and log:
         log(f"resuming {out} at step {run.step} of {cfg.steps}")
 
-    def save():
+    def save(name=CHECKPOINT):
         _check_parameters(run, path)
         arrays, state = run.to_checkpoint()
-        ckpt.save(path, arrays, {**fixed, **state})
+        ckpt.save(os.path.join(out, name), {**fixed_arrays, **arrays}, {**fixed, **state})
 
     from tqdm import tqdm
     meter, saved = Meter(), -1
@@ -87,11 +89,15 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
                 run.step, run.position = run.step + 1, data.next(run.position)
                 run.carried = state if data.carries_state else None
                 run.loss_sum, run.loss_count = run.loss_sum + loss, run.loss_count + 1
-                val = _validate(run, data, path) if run.step % cfg.eval_every == 0 else None
-                if run.step % cfg.log_every == 0 or val is not None:
-                    _add_row(record, bar, run, val, meter)
+                due = run.step % cfg.eval_every == 0, run.step % cfg.log_every == 0
+                last = run.step == cfg.steps              # every run validates at its end
+                val = _validate(run, data, path) if due[0] or last else None
+                if due[1] or val is not None:
+                    _add_row(record, bar, run, val, meter, restart=any(due))
                 if val is not None:
                     record.plot()
+                if val is not None and run.best[0] == run.step:
+                    save(BEST)
                 bar.update(1)
                 if run.step % cfg.checkpoint_every == 0:
                     save()
@@ -101,14 +107,18 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
         if saved != run.step:
             save()
     result = Result(out=out, step=run.step, steps=cfg.steps,
-                    val=tuple(run.last_val) if run.last_val else None)
+                    val=tuple(run.last_val) if run.last_val else None,
+                    best=tuple(run.best) if run.best else None)
     if stop and run.step < cfg.steps:
         result.interrupted = signal.Signals(stop[0]).name
         return result
     record.plot()
     gen = np.random.default_rng()
     gen.bit_generator.state = run.rng.bit_generator.state   # a copy: the run's stream is untouched
-    result.sample = sample(run.model, vocab, 200, temperature=1.0, rng=gen)
+    if cfg.lines:
+        result.sample = "\n".join(lines.sample_lines(run.model, vocab, 10, lines.MAX_LINE, rng=gen))
+    else:
+        result.sample = sample(run.model, vocab, 200, temperature=1.0, rng=gen)
     return result
 
 
@@ -118,7 +128,7 @@ def _step(run: RunState, x, y, lengths, clip: float, path: str) -> tuple[float, 
     """Forward, backward, gradient clipping and an Adam step on one batch; returns (loss, the
     final state). DivergedError, before the update, if the loss or gradient is NaN/inf."""
     try:
-        loss, state = run.model.loss_and_grads(x, y, run.carried)
+        loss, state = run.model.loss_and_grads(x, y, run.carried, lengths)
         norm = clip_grad_norm(run.model.grads, clip if clip > 0 else math.inf)
     except FloatingPointError:                  # NaN/inf inside the model's forward
         loss = norm = math.nan
@@ -141,7 +151,7 @@ def evaluate(model: CharLM, data) -> float:
     total, count, state = 0.0, 0, None
     for x, y, lengths in data.validation():
         try:
-            loss, state = model.loss(x, y, state if data.carries_state else None)
+            loss, state = model.loss(x, y, state if data.carries_state else None, lengths)
         except FloatingPointError:              # diverged parameters; the caller stops the run
             return math.nan
         n = _targets(y, lengths)
@@ -155,17 +165,26 @@ def _validate(run: RunState, data, path: str) -> float:
         raise DivergedError(f"the validation loss became {val} after step {run.step}; "
                             f"{_kept(path)}")
     run.last_val = [run.step, val]
+    if run.best is None or val < run.best[1]:
+        run.best = [run.step, val]
     return val
 
 
-def _add_row(record: Record, bar, run: RunState, val: float | None, meter: Meter) -> None:
-    """A metrics.csv row and the progress bar's numbers; starts a new averaging window."""
+def _add_row(record: Record, bar, run: RunState, val: float | None, meter: Meter,
+             restart: bool) -> None:
+    """A metrics.csv row and the progress bar's numbers; with ``restart``, a new averaging window
+    (not for the row of a validation at the end off the --eval-every and --log-every schedules,
+    so that a run resumed from there goes on as one that never stopped)."""
     record.add({"step": run.step, "train_loss": repr(run.train_loss()),
                 "val_loss": "" if val is None else repr(val),
-                "chars_per_sec": f"{meter.rate():.1f}", "elapsed_s": f"{run.elapsed():.2f}"})
-    bar.set_postfix(loss=f"{run.train_loss():.3f}", chars_s=f"{meter.rate():.0f}", refresh=False)
-    run.loss_sum, run.loss_count = 0.0, 0
-    meter.reset()
+                "chars_per_sec": f"{meter.rate():.1f}", "elapsed_s": f"{run.elapsed():.2f}",
+                "best_step": run.best[0] if run.best else ""})
+    best = {"best": f"{run.best[1]:.3f}@{run.best[0]}"} if run.best else {}
+    bar.set_postfix(loss=f"{run.train_loss():.3f}", chars_s=f"{meter.rate():.0f}", **best,
+                    refresh=False)
+    if restart:
+        run.loss_sum, run.loss_count = 0.0, 0
+        meter.reset()
 
 
 def _check_parameters(run: RunState, path: str) -> None:
@@ -210,13 +229,15 @@ def _stop_requests():
 
 def _resolve(config: Config, overrides: Iterable[str] | None) -> tuple[Config, dict, dict]:
     """The effective config and, for a resume, the checkpoint's (arrays, meta)."""
+    config = with_preset(config, config.given() if overrides is None else set(overrides))
     config.validate()
     out = config.run_dir()
     path = os.path.join(out, CHECKPOINT)
     if os.path.exists(out) and not os.path.isdir(out):
         raise RunError(f"--out {out}: exists and is not a folder")
     if not config.resume:
-        held = [f for f in (CHECKPOINT, METRICS, PLOT) if os.path.exists(os.path.join(out, f))]
+        held = [f for f in (CHECKPOINT, BEST, METRICS, PLOT)
+                if os.path.exists(os.path.join(out, f))]
         if held:
             raise RunError(f"{out} already holds a run ({', '.join(held)}); continue it with "
                            "--resume or choose another --out")
@@ -238,30 +259,43 @@ def _resolve(config: Config, overrides: Iterable[str] | None) -> tuple[Config, d
                                   "it to resume, or start a new run in another --out")
             changes[f.name] = mine
     changes.update(out=out, resume=True, corpus=_absolute(changes.get("corpus") or stored.corpus))
-    return dataclasses.replace(stored, **changes), arrays, meta
+    cfg = dataclasses.replace(stored, **changes).validate()
+    if cfg.lines and "eval_chars" in changes:
+        with_preset(cfg, {"eval_chars"})        # the error: not used with --lines
+    return cfg, arrays, meta
 
 
 def _absolute(paths: list) -> list:
     return [os.path.abspath(p) for p in paths]
 
 
-def _data(cfg: Config, meta: dict, path: str) -> tuple[StreamData, Vocab, dict]:
-    """The run's data, its vocabulary, and the metadata that stays fixed over the run (config,
-    vocabulary, corpus fingerprint). On a resume the corpus must be the one the run started with."""
-    text = read_corpus(cfg.corpus, skip=cfg.out)  # a run folder inside a corpus folder is not text
-    vocab = Vocab.from_text(text)
+def _data(cfg: Config, meta: dict, path: str) -> tuple[object, Vocab, dict, dict]:
+    """The run's data (StreamData or LineData), its vocabulary, and the arrays and metadata that
+    stay fixed over the run (config, vocabulary, corpus fingerprint; in lines mode the training
+    lines' hashes). On a resume the corpus must be the one the run started with."""
+    texts = read_texts(cfg.corpus, skip=cfg.out, builtin=cfg.builtin)  # skip: a run folder
+    text = "".join(t for _, t in texts)                                 # inside a corpus folder
+    if meta and meta.get("corpus_sha256") != fingerprint(text):
+        raise RunError(f"the corpus differs from the one the run in {cfg.out} was trained on")
+    if cfg.lines:
+        train_lines, val_lines = lines.split_lines(lines.read_lines(texts), cfg.val_fraction,
+                                                   cfg.seed)
+        vocab = lines.vocabulary(train_lines + val_lines)
+    else:
+        vocab = Vocab.from_text(text)
     if meta:
-        if meta.get("corpus_sha256") != fingerprint(text):
-            raise RunError(f"the corpus differs from the one the run in {cfg.out} was trained on")
         try:
             vocab = Vocab(meta["vocab"])
         except (KeyError, TypeError, ValueError) as err:
             raise ckpt.CheckpointError(f"{path}: bad vocabulary in checkpoint ({err})") from None
-    train_ids, val_ids = split(vocab.encode(text), cfg.val_fraction)
-    data = StreamData(train_ids, val_ids, cfg.batch, cfg.seq_len, cfg.eval_chars)
     fixed = {"config": dataclasses.asdict(cfg), "vocab": vocab.chars,
              "corpus_sha256": fingerprint(text), "corpus_chars": len(text)}
-    return data, vocab, fixed
+    if not cfg.lines:
+        train_ids, val_ids = split(vocab.encode(text), cfg.val_fraction)
+        return StreamData(train_ids, val_ids, cfg.batch, cfg.seq_len, cfg.eval_chars), vocab, \
+            {}, fixed
+    data = lines.LineData(train_lines, val_lines, vocab, cfg.batch)
+    return data, vocab, {"lines/train_hashes": lines.line_hashes(train_lines)}, fixed
 
 
 def _start(cfg: Config, vocab: Vocab, data, arrays: dict, meta: dict, path: str) -> RunState:
@@ -281,11 +315,24 @@ def _start(cfg: Config, vocab: Vocab, data, arrays: dict, meta: dict, path: str)
     return run
 
 
-def load_model(path: str) -> tuple[CharLM, Vocab, dict]:
-    """The model of a run folder or checkpoint file, for sampling: (model, vocab, metadata).
-    Raises CheckpointError for anything wrong with the file."""
+@dataclasses.dataclass
+class Loaded:
+    """A trained run read back for sampling (``load_run``)."""
+
+    model: CharLM
+    vocab: Vocab
+    config: Config
+    meta: dict                 # the checkpoint's metadata (step, last_val, best, ...)
+    path: str                  # the checkpoint file read
+    seen: np.ndarray | None    # lines mode: the training lines' hashes (bptt.text.lines)
+
+
+def load_run(path: str, latest: bool = False) -> Loaded:
+    """The run in a folder (its best.npz if there is one, else, or with ``latest``, its
+    checkpoint.npz) or in a checkpoint file. Raises CheckpointError for anything wrong."""
     if os.path.isdir(path):
-        path = os.path.join(path, CHECKPOINT)
+        best = os.path.join(path, BEST)
+        path = best if os.path.exists(best) and not latest else os.path.join(path, CHECKPOINT)
     arrays, meta = ckpt.load(path)
     try:
         cfg = Config(**meta["config"]).validate()
@@ -295,4 +342,14 @@ def load_model(path: str) -> tuple[CharLM, Vocab, dict]:
     except (KeyError, TypeError, ValueError) as err:
         raise ckpt.CheckpointError(f"{path}: config, vocabulary and parameters do not fit "
                                    f"({err})") from None
-    return model, vocab, meta
+    seen = arrays.get("lines/train_hashes")
+    if cfg.lines and (seen is None or seen.ndim != 1 or seen.dtype != np.uint64):
+        raise ckpt.CheckpointError(f"{path}: lines/train_hashes: expected a 1-d uint64 array, "
+                                   f"got {None if seen is None else (seen.dtype, seen.shape)}")
+    return Loaded(model, vocab, cfg, meta, path, seen)
+
+
+def load_model(path: str, latest: bool = False) -> tuple[CharLM, Vocab, dict]:
+    """(model, vocab, metadata) of ``load_run(path, latest)``."""
+    run = load_run(path, latest)
+    return run.model, run.vocab, run.meta
