@@ -80,11 +80,7 @@ class CharLM:
         steps per row, or None (all T). Returns logits (T*B, V) and the final state (detached
         copies; with lengths, each row's state at its own last step). Raises FloatingPointError
         if the recurrent output is NaN or infinite."""
-        X = self._onehot(x)                                         # (T, B, V)
-        if lengths is None:
-            out, state = self.rnn.forward(X, state)                 # (T, B, H)
-        else:
-            out, state = self.rnn.forward(X, state, lengths=lengths)
+        out, state = self.rnn.forward(self._onehot(x), state, lengths=lengths)   # (T, B, H)
         if not np.isfinite(out).all():      # parameters gone to huge values: not a bad argument
             raise FloatingPointError("the model's recurrent output is NaN or infinite (its "
                                      "parameters have diverged)")
@@ -96,7 +92,7 @@ class CharLM:
         """Mean cross-entropy of targets y (T, B) given inputs x (T, B), over the targets that
         are not IGNORE; no gradients. Returns (loss, final state)."""
         logits, state = self.forward(x, state, lengths)
-        loss, _ = _cross_entropy(logits, y)
+        loss, _ = cross_entropy(logits, y.reshape(-1), ignore_index=IGNORE)
         return loss, state
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray, state=None,
@@ -104,20 +100,12 @@ class CharLM:
         """Forward and truncated backward over one batch; sets ``self.grads``.
         Returns (loss, final state) where the state is what the next chunk starts from."""
         logits, state = self.forward(x, state, lengths)
-        loss, cache = _cross_entropy(logits, y)
+        loss, cache = cross_entropy(logits, y.reshape(-1), ignore_index=IGNORE)
         dlogits = cross_entropy_backward(1.0, cache)                # (T*B, V)
         dout = self.head.backward(dlogits)                          # (T*B, H)
         self.rnn.backward(dout.reshape(x.shape + (-1,)), None)
         self.grads = {f"{k}.{n}": g for k, m in self._parts() for n, g in m.grads.items()}
         return loss, state
-
-
-def _cross_entropy(logits: np.ndarray, y: np.ndarray):
-    """cross_entropy over the flattened targets; IGNORE targets left out (lines mode)."""
-    y = y.reshape(-1)
-    if y.min() == IGNORE:
-        return cross_entropy(logits, y, ignore_index=IGNORE)
-    return cross_entropy(logits, y)
 
 
 def next_distribution(logits: np.ndarray, temperature: float, top_k: int | None) -> np.ndarray:
