@@ -20,6 +20,8 @@ from test_cli import (
     snapshot,
 )
 
+from bptt.text.config import PRESETS, Config
+
 TINY = ["--lines", "--hidden", "8", "--layers", "1", "--batch", "4", "--eval-every", "20",
         "--checkpoint-every", "25", "--log-every", "5"]
 
@@ -176,7 +178,10 @@ def test_builtin_names_implies_lines_and_its_defaults(tmp_path):
     _, meta = load(tmp_path / "runs" / "names")
     cfg = meta["config"]
     assert cfg["lines"] is True and cfg["builtin"] == "names" and cfg["corpus"] == []
-    assert (cfg["hidden"], cfg["layers"], cfg["steps"]) == (128, 1, 2)   # the names preset
+    preset = PRESETS["names"]                    # the names defaults, except what was given
+    assert (cfg["hidden"], cfg["layers"], cfg["lr"], cfg["steps"], cfg["eval_every"]) == \
+        (preset["hidden"], preset["layers"], preset["lr"], 2, 1)
+    assert preset["hidden"] != Config.hidden or preset["layers"] != Config.layers
     s = run_cli("sample", tmp_path / "runs" / "names", "--count", 3, cwd=tmp_path)
     assert s.returncode == 0 and len(s.stdout.splitlines()) == 3
     assert s.stderr.endswith("of 3 are not in the training lines\n")

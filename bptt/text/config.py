@@ -99,8 +99,8 @@ class Config:
 # field the user does not give (chosen by measured runs, see the README).
 LINES_ONLY = ("names",)
 PRESETS = {
-    "names": {"lines": True, "hidden": 128, "layers": 1, "batch": 32, "lr": 3e-3, "steps": 1500,
-              "eval_every": 100, "checkpoint_every": 250},
+    "names": {"lines": True, "hidden": 256, "layers": 2, "batch": 32, "lr": 2e-3, "steps": 2000,
+              "eval_every": 50, "checkpoint_every": 250},
 }
 # Options that mean nothing in lines mode (a sample is one line; validation reads every line).
 STREAM_ONLY = ("seq_len", "eval_chars")

@@ -45,6 +45,12 @@ class RunState:
         """Wall seconds of the run so far, over all its sessions."""
         return self.elapsed_before + time.perf_counter() - self.started
 
+    def advance(self, loss: float, position: int, carried) -> None:
+        """Count a step taken with training loss ``loss``; the data goes on at ``position`` from
+        the state ``carried`` (None: zeros)."""
+        self.step, self.position, self.carried = self.step + 1, position, carried
+        self.loss_sum, self.loss_count = self.loss_sum + loss, self.loss_count + 1
+
     def train_loss(self) -> float:
         """Mean training loss of the steps since the last metrics row."""
         return self.loss_sum / self.loss_count

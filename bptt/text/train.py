@@ -86,18 +86,16 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
                 t0 = time.perf_counter()
                 loss, state = _step(run, x, y, lengths, cfg.clip, path)
                 meter.add(time.perf_counter() - t0, _targets(y, lengths))
-                run.step, run.position = run.step + 1, data.next(run.position)
-                run.carried = state if data.carries_state else None
-                run.loss_sum, run.loss_count = run.loss_sum + loss, run.loss_count + 1
-                due = run.step % cfg.eval_every == 0, run.step % cfg.log_every == 0
+                run.advance(loss, data.next(run.position), state if data.carries_state else None)
+                on_eval, on_log = run.step % cfg.eval_every == 0, run.step % cfg.log_every == 0
                 last = run.step == cfg.steps              # every run validates at its end
-                val = _validate(run, data, path) if due[0] or last else None
-                if due[1] or val is not None:
-                    _add_row(record, bar, run, val, meter, restart=any(due))
+                val = _validate(run, data, path) if on_eval or last else None
+                if on_log or val is not None:
+                    _add_row(record, bar, run, val, meter, restart=on_eval or on_log)
                 if val is not None:
                     record.plot()
-                if val is not None and run.best[0] == run.step:
-                    save(BEST)
+                    if run.best[0] == run.step:           # the lowest validation loss so far
+                        save(BEST)
                 bar.update(1)
                 if run.step % cfg.checkpoint_every == 0:
                     save()
@@ -113,12 +111,7 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
         result.interrupted = signal.Signals(stop[0]).name
         return result
     record.plot()
-    gen = np.random.default_rng()
-    gen.bit_generator.state = run.rng.bit_generator.state   # a copy: the run's stream is untouched
-    if cfg.lines:
-        result.sample = "\n".join(lines.sample_lines(run.model, vocab, 10, lines.MAX_LINE, rng=gen))
-    else:
-        result.sample = sample(run.model, vocab, 200, temperature=1.0, rng=gen)
+    result.sample = _sample(run, vocab, cfg.lines)
     return result
 
 
@@ -185,6 +178,16 @@ def _add_row(record: Record, bar, run: RunState, val: float | None, meter: Meter
     if restart:
         run.loss_sum, run.loss_count = 0.0, 0
         meter.reset()
+
+
+def _sample(run: RunState, vocab: Vocab, in_lines: bool) -> str:
+    """200 characters (lines mode: ten samples, one per line) from the model, drawn with a copy
+    of the run's generator (the run's own stream is untouched)."""
+    gen = np.random.default_rng()
+    gen.bit_generator.state = run.rng.bit_generator.state
+    if in_lines:
+        return "\n".join(lines.sample_lines(run.model, vocab, 10, lines.MAX_LINE, rng=gen))
+    return sample(run.model, vocab, 200, temperature=1.0, rng=gen)
 
 
 def _check_parameters(run: RunState, path: str) -> None:
