@@ -173,15 +173,16 @@ def test_lines_overflowing_lr_stops_in_one_line(tmp_path, corpus):
 
 
 def test_builtin_names_implies_lines_and_its_defaults(tmp_path):
-    r = run_cli("train", "--builtin", "names", "--steps", 2, "--eval-every", 1, cwd=tmp_path)
+    r = run_cli("train", "--builtin", "names", "--steps", 2, "--hidden", 16, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     _, meta = load(tmp_path / "runs" / "names")
     cfg = meta["config"]
     assert cfg["lines"] is True and cfg["builtin"] == "names" and cfg["corpus"] == []
     preset = PRESETS["names"]                    # the names defaults, except what was given
     assert (cfg["hidden"], cfg["layers"], cfg["lr"], cfg["steps"], cfg["eval_every"]) == \
-        (preset["hidden"], preset["layers"], preset["lr"], 2, 1)
-    assert preset["hidden"] != Config.hidden or preset["layers"] != Config.layers
+        (16, preset["layers"], preset["lr"], 2, preset["eval_every"])
+    assert preset["eval_every"] != Config.eval_every and preset["steps"] != Config.steps
+    assert [r["step"] for r in rows(tmp_path / "runs" / "names") if r["val_loss"]] == ["2"]
     s = run_cli("sample", tmp_path / "runs" / "names", "--count", 3, cwd=tmp_path)
     assert s.returncode == 0 and len(s.stdout.splitlines()) == 3
     assert s.stderr.endswith("of 3 are not in the training lines\n")
