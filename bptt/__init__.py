@@ -1,23 +1,27 @@
 """bptt: recurrent neural networks in NumPy with hand-written backpropagation through time.
 
 Engine layers with torch's names and shapes (``RNN``, ``LSTM``, ``GRU``), the pieces of a model
-(``Linear``, ``cross_entropy``, ``Adam``, ``clip_grad_norm``), the course-notation API
-(``bptt.stepwise``, with converters in ``bptt.convert``) and ``gradcheck``.
+(``Linear``, ``Embedding``, ``cross_entropy``, ``Adam``, ``AdamW``, the learning-rate schedule
+``StepSchedule``, ``clip_grad_norm``), the course-notation API (``bptt.stepwise``, with
+converters in ``bptt.convert``) and ``gradcheck``.
 
 Layout rule: the top level of the package holds what users import or run (this file, ``cli``,
-``__main__``, and the course API's public modules ``stepwise``, ``convert``, ``gradcheck``); each
+``__main__``, and the course API: the ``stepwise`` package, ``convert``, ``gradcheck``); each other
 subfolder holds one part of the implementation and imports only from the folders below it:
 ``tools`` (bench, naive, floor) and ``text`` (the character model) on ``nn`` (the engine), on
 ``cells`` (each cell's equations and derivatives, once).
 """
 
 from . import convert, stepwise
-from .gradcheck import check_layer, gradcheck
+from .gradcheck import check_layer, check_sequence, gradcheck
+from .nn.embedding import Embedding
 from .nn.layers import GRU, LSTM, RNN
 from .nn.linear import Linear
 from .nn.losses import cross_entropy, cross_entropy_backward
-from .nn.optim import Adam, clip_grad_norm
+from .nn.optim import Adam, AdamW, clip_grad_norm
+from .nn.schedule import StepSchedule
 
-__all__ = ["RNN", "LSTM", "GRU", "Linear", "cross_entropy", "cross_entropy_backward", "Adam",
-           "clip_grad_norm", "stepwise", "convert", "gradcheck", "check_layer"]
+__all__ = ["RNN", "LSTM", "GRU", "Linear", "Embedding", "cross_entropy", "cross_entropy_backward",
+           "Adam", "AdamW", "StepSchedule", "clip_grad_norm", "stepwise", "convert", "gradcheck",
+           "check_layer", "check_sequence"]
 __version__ = "0.1.0"

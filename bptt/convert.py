@@ -18,6 +18,12 @@ blocks are stacked in torch's gate order i, f, g (the course's c), o. Biases as 
 
 Gradients: since the course's bias is the sum of torch's two, dL/dba = dL/dbias_ih = dL/dbias_hh;
 ``*_grads_from_state_dict`` turn the engine's ``layer.grads`` into the course's "d" + name keys.
+
+A whole character model: ``from_run(run_dir)`` turns a one-layer ``bptt train`` run (cell rnn or
+lstm) into the course's parameter dict with its output head, plus its characters, and
+``to_model(parameters, chars)`` turns such a dict (for example one trained with
+``bptt.stepwise.optimize``) into the engine's character model, ready for
+``bptt.text.lm.sample``.
 """
 
 from collections.abc import Mapping
@@ -169,3 +175,76 @@ def lstm_grads_from_state_dict(grads: Mapping) -> dict:
         out["dW" + g] = np.concatenate([W_hh[rows], W_ih[rows]], axis=1)
         out["db" + g] = b[rows, None].copy()
     return out
+
+
+# ------------------------------------------------------- a `bptt train` run <-> course parameters
+
+_KINDS = {"rnn": ("Wax", "Wya"), "lstm": ("Wf", "Wy")}     # cell -> (its first weight, head)
+
+
+def from_run(path: str) -> tuple[dict, str]:
+    """The model of a ``bptt train`` run in the course's notation: ``(parameters, chars)``.
+
+    path: the run folder or its checkpoint file. The run must have one layer (``--layers 1``)
+    and ``--cell rnn`` (parameters Wax, Waa, ba, Wya, by) or ``lstm`` (Wf, bf, Wi, bi, Wc, bc,
+    Wo, bo, Wy, by); n_x = n_y = len(chars), and row i of the input and output is the character
+    ``chars[i]``, so ``char_to_ix = {c: i for i, c in enumerate(chars)}``. The arrays are copies
+    in the run's dtype. The engine's GRU is torch's, not the lecture's GRU of ``bptt.stepwise``,
+    so a GRU run raises ValueError, as do deeper runs; an unreadable checkpoint raises
+    ``CheckpointError`` (a ValueError).
+    """
+    from .text.train import load_model  # imported here: only these two functions need text/
+
+    model, vocab, meta = load_model(str(path))
+    cfg = meta["config"]
+    if cfg["cell"] not in _KINDS:
+        raise ValueError(f"{path}: a {cfg['cell']} run; the course notation covers rnn and lstm "
+                         f"(the engine's GRU is torch's, not the lecture's GRU of "
+                         f"bptt.stepwise.gru_forward)")
+    if cfg["layers"] != 1:
+        raise ValueError(f"{path}: a {cfg['layers']}-layer run; the course's cells have one layer "
+                         f"(train with --layers 1)")
+    state = {k.split(".", 1)[1]: v for k, v in model.state_dict().items() if k.startswith("rnn.")}
+    head = {_KINDS[cfg["cell"]][1]: model.head.params["weight"].copy(),
+            "by": model.head.params["bias"][:, None].copy()}
+    back = rnn_from_state_dict if cfg["cell"] == "rnn" else lstm_from_state_dict
+    return back(state, head), vocab.chars
+
+
+def to_model(parameters: Mapping, chars):
+    """Course parameters (RNN: Wax, Waa, ba or b, Wya, by; LSTM: Wf, ..., Wy, by) and their
+    characters -> ``(model, vocab)``: the engine's one-layer character model
+    (``bptt.text.lm.CharLM``) with these weights, and its vocabulary, as ``bptt train`` builds
+    them. ``bptt.text.lm.sample(model, vocab, 200)`` then draws text from it.
+
+    chars: the characters of rows 0..n_x-1 (a str or list), distinct and sorted by code point
+    as ``bptt train`` orders a vocabulary. The model's dtype is float32 if every parameter is,
+    else float64.
+    """
+    from .text.data import Vocab
+    from .text.lm import CharLM
+
+    if not isinstance(parameters, Mapping):
+        raise TypeError(f"parameters: expected a dict of arrays, got {type(parameters).__name__}")
+    kinds = [k for k, (first, _) in _KINDS.items() if first in parameters]
+    if len(kinds) != 1:
+        raise ValueError("parameters: expected a course RNN (Wax, Waa, ba, Wya, by) or LSTM "
+                         "(Wf, bf, ..., Wy, by)")
+    kind = kinds[0]
+    params = dict(parameters)
+    if kind == "rnn" and "b" in params and "ba" not in params:
+        params["ba"] = params.pop("b")               # the dinosaur notebook's name
+    state, head = (rnn_to_state_dict if kind == "rnn" else lstm_to_state_dict)(params)
+    if not head:
+        raise ValueError(f"parameters: missing the output head {_KINDS[kind][1]!r}, 'by'")
+    vocab = Vocab("".join(chars) if not isinstance(chars, str) else chars)
+    W_ih, Wy = state["weight_ih_l0"], head[_KINDS[kind][1]]
+    if W_ih.shape[1] != vocab.size or Wy.shape[0] != vocab.size:
+        raise ValueError(f"chars: expected one character per input and output row, "
+                         f"{W_ih.shape[1]} and {Wy.shape[0]}, got {vocab.size}")
+    f32 = all(np.asarray(v).dtype == np.float32 for v in parameters.values())
+    dtype = np.float32 if f32 else np.float64
+    model = CharLM(vocab.size, kind, state["weight_hh_l0"].shape[1], 1, dtype)
+    model.load_state_dict({**{"rnn." + k: v for k, v in state.items()},
+                           "head.weight": Wy, "head.bias": head["by"][:, 0]})
+    return model, vocab

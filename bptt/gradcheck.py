@@ -15,6 +15,12 @@ bug, each report also names the worst entry, the one with the largest |g - g_num
 there. In float64 with eps = 1e-6, a correct backward gives about 1e-8 or less; the default
 tolerance is 1e-7.
 
+BPTT bugs depend on t, so for a sequence gradient ``per_step={"x": -1}`` also breaks the relative
+error down along an axis (``dx[:, :, t]`` for each t; ``result["x"].per_step``), and
+``check_sequence`` checks a step-by-step forward/backward pair (``bptt.stepwise``'s or a learner's
+own) with the error of dx per step and of da0 per chain length: da0 when the loss reads the
+first t + 1 steps only, so a recurrent-gradient bug shows as the first chain length that fails.
+
 ``check_layer`` does the same for an engine layer (``bptt.RNN``, ``bptt.LSTM``, ``bptt.GRU``): every
 parameter of its state_dict, the input and the initial state, under a random linear loss.
 """
@@ -36,6 +42,15 @@ class ParamReport:
     analytic: float                 # g there
     numeric: float                  # g_num there
     checked: int                    # how many entries were checked
+    per_step: tuple = ()            # rel_error per step t (per_step option, check_sequence)
+    step_axis: int | None = None    # the axis broken down; None for a0's chains in check_sequence
+
+    @property
+    def worst_step(self) -> int | None:
+        """The index along ``step_axis`` with the largest rel_error (None without per_step)."""
+        if not self.per_step or all(np.isnan(self.per_step)):
+            return None
+        return int(np.nanargmax(self.per_step))
 
 
 class GradcheckResult(Mapping):
@@ -79,6 +94,12 @@ class GradcheckResult(Mapping):
                  f"rel_error = ||g - g_num|| / (||g|| + ||g_num||)"]
         for row in rows:
             lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        for r in self.reports.values():
+            if r.per_step:
+                what = (f"by t (axis {r.step_axis})" if r.step_axis is not None
+                        else "by chain, the loss reading steps 0..t")
+                steps = "  ".join(f"t={k} {e:.1e}" for k, e in enumerate(r.per_step))
+                lines.append(f"{r.name} {what}: {steps}; worst t={r.worst_step}")
         verdict = f"<= tol {self.tol:g}: OK" if self.ok else f"> tol {self.tol:g}: FAILED"
         lines.append(f"max rel_error {self.max_error:.2e} ({self.worst}) {verdict}")
         if self.skipped:
@@ -109,6 +130,53 @@ def _grad_keys(params: Mapping, grads: Mapping, prefix: str, names) -> tuple[dic
     return keys, []
 
 
+def _scalar(value) -> float:
+    """The loss as a float; TypeError for an array or anything that is not one number."""
+    shape = np.shape(value)
+    if shape != ():
+        raise TypeError(f"loss_fn: expected a scalar loss (one number), got an array of shape "
+                        f"{shape}; return its sum or mean")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"loss_fn: expected a scalar loss (one number), got "
+                        f"{type(value).__name__}") from None
+
+
+def _step_axes(per_step, params: Mapping) -> dict:
+    """{name: axis} from the per_step option (a mapping, or names meaning the last axis)."""
+    if per_step is None:
+        return {}
+    axes = dict(per_step) if isinstance(per_step, Mapping) else {n: -1 for n in per_step}
+    for name, axis in axes.items():
+        if name not in params:
+            raise ValueError(f"per_step: {name!r} is not a key of params")
+        ndim = np.ndim(params[name])
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) \
+                or not -ndim <= axis < ndim:
+            raise ValueError(f"per_step[{name!r}]: expected an axis of its {ndim} dimensions, "
+                             f"got {axis!r}")
+        axes[name] = int(axis) % ndim
+    return axes
+
+
+def _rel(g: np.ndarray, g_num: np.ndarray) -> float:
+    """||g - g_num|| / (||g|| + ||g_num||), 0 when both are zero."""
+    denom = np.linalg.norm(g) + np.linalg.norm(g_num)
+    return float(np.linalg.norm(g - g_num) / denom) if denom > 0 else 0.0
+
+
+def _by_step(g: np.ndarray, g_num: np.ndarray, flat: np.ndarray, shape: tuple,
+             axis: int) -> tuple:
+    """rel_error over the checked entries at each index along ``axis`` (nan: none checked)."""
+    where = np.unravel_index(flat, shape)[axis]
+    out = []
+    for k in range(shape[axis]):
+        sel = where == k
+        out.append(_rel(g[sel], g_num[sel]) if sel.any() else float("nan"))
+    return tuple(out)
+
+
 def _entries(size: int, max_entries: int | None, rng) -> np.ndarray:
     if max_entries is None or max_entries >= size:
         return np.arange(size)
@@ -118,7 +186,8 @@ def _entries(size: int, max_entries: int | None, rng) -> np.ndarray:
 def gradcheck(loss_fn: Callable[[dict], float], params: dict, grads: Mapping, *,
               prefix: str = "d", names: Iterable[str] | Mapping[str, str] | None = None,
               eps: float = 1e-6, tol: float = 1e-7, max_entries: int | None = None,
-              seed: int = 0) -> GradcheckResult:
+              seed: int = 0, per_step: Mapping[str, int] | Iterable[str] | None = None
+              ) -> GradcheckResult:
     """Compare analytic gradients with central differences of ``loss_fn``.
 
     Parameters
@@ -143,6 +212,13 @@ def gradcheck(loss_fn: Callable[[dict], float], params: dict, grads: Mapping, *,
     max_entries : int, optional
         Check at most this many entries per parameter, drawn at random from ``seed``
         (default: all; each entry costs two calls of loss_fn).
+    per_step : dict {name: axis}, or names (meaning the last axis), optional
+        Also break each of these parameters' rel_error down along that axis: for x of shape
+        (n_x, m, T_x), ``per_step={"x": -1}`` gives ``result["x"].per_step``, the error of
+        dx[:, :, t] for each t (and ``.worst_step``); printed below the table.
+
+    Raises TypeError when loss_fn returns an array (or anything but one number), and ValueError
+    when every numeric gradient is zero: the loss does not depend on the arrays being perturbed.
 
     Returns
     -------
@@ -155,8 +231,11 @@ def gradcheck(loss_fn: Callable[[dict], float], params: dict, grads: Mapping, *,
         raise TypeError(f"{bad}: expected a dict of arrays, got "
                         f"{type(params if bad == 'params' else grads).__name__}")
     keys, skipped = _grad_keys(params, grads, prefix, names)
+    axes = _step_axes(per_step, params)
+    _scalar(loss_fn(params))                 # fails here, once, if the loss is not one number
     rng = np.random.default_rng(seed)
     reports = {}
+    all_zero = True
     for name, key in keys.items():
         p = params[name]
         if not isinstance(p, np.ndarray) or p.dtype != np.float64 or not p.flags.writeable:
@@ -174,21 +253,27 @@ def gradcheck(loss_fn: Callable[[dict], float], params: dict, grads: Mapping, *,
             up, down = old + eps, old - eps
             try:
                 p[idx] = up
-                loss_up = float(loss_fn(params))
+                loss_up = _scalar(loss_fn(params))
                 p[idx] = down
-                loss_down = float(loss_fn(params))
+                loss_down = _scalar(loss_fn(params))
             finally:
                 p[idx] = old
             g_num[j] = (loss_up - loss_down) / (up - down)   # the step actually taken
         g_sel = g.reshape(-1)[flat]
+        all_zero = all_zero and not g_num.any()
         diff = np.abs(g_sel - g_num)
-        denom = np.linalg.norm(g_sel) + np.linalg.norm(g_num)
-        rel = float(np.linalg.norm(g_sel - g_num) / denom) if denom > 0 else 0.0
         w = int(np.argmax(diff)) if diff.size else 0
         worst = tuple(int(i) for i in np.unravel_index(flat[w], p.shape)) if diff.size else ()
-        reports[name] = ParamReport(name, tuple(p.shape), rel, worst,
+        axis = axes.get(name)
+        steps = () if axis is None else _by_step(g_sel, g_num, flat, p.shape, axis)
+        reports[name] = ParamReport(name, tuple(p.shape), _rel(g_sel, g_num), worst,
                                     float(g_sel[w]) if diff.size else 0.0,
-                                    float(g_num[w]) if diff.size else 0.0, int(flat.size))
+                                    float(g_num[w]) if diff.size else 0.0, int(flat.size),
+                                    steps, axis)
+    if all_zero:
+        raise ValueError("loss_fn: every numeric gradient is zero: the loss does not change when "
+                         "the arrays of params do (does loss_fn compute from the dict it is "
+                         "given, not from copies made before the call?)")
     return GradcheckResult(reports, tol, eps, skipped)
 
 
@@ -200,7 +285,9 @@ def check_layer(layer, x, state=None, *, seed: int = 0, eps: float = 1e-6, tol: 
     drawn from ``seed``, runs ``layer.forward`` and ``layer.backward`` once for the analytic
     gradients, then checks every parameter (keyed as the state_dict), the input "x" and the initial
     state "h0" (and "c0"). x: the layer's input layout; state: None (zeros) or like forward's.
-    The layer's parameters are perturbed in place during the check and restored exactly.
+    The layer's parameters are perturbed in place during the check and restored exactly. With
+    dropout in training mode the masks are fixed: every forward starts from the state the
+    layer's generator had when the check began.
     """
     if np.dtype(getattr(layer, "dtype", None)) != np.float64:
         raise TypeError(f"layer: expected a float64 layer for central differences, got "
@@ -208,6 +295,7 @@ def check_layer(layer, x, state=None, *, seed: int = 0, eps: float = 1e-6, tol: 
                         f"dtype=np.float64)")
     lstm = layer.kind == "LSTM"
     x = np.array(x, dtype=np.float64)
+    masks = layer.get_rng_state()
     out, final = layer.forward(x, state)
     finals = final if lstm else (final,)
     if state is None:
@@ -226,9 +314,59 @@ def check_layer(layer, x, state=None, *, seed: int = 0, eps: float = 1e-6, tol: 
 
     def loss(p: dict) -> float:
         s = (p["h0"], p["c0"]) if lstm else p["h0"]
+        layer.set_rng_state(masks)  # the same dropout masks as the analytic gradients'
         o, fin = layer.forward(p["x"], s)
         fins = fin if lstm else (fin,)
         return float(np.vdot(R, o) + sum(np.vdot(r, f) for r, f in zip(R_final, fins, strict=True)))
 
     return gradcheck(loss, params, grads, prefix="", eps=eps, tol=tol, max_entries=max_entries,
                      seed=seed)
+
+
+def check_sequence(forward: Callable, backward: Callable, x, a0, parameters: dict, *,
+                   seed: int = 0, eps: float = 1e-6, tol: float = 1e-7) -> GradcheckResult:
+    """Gradient check of a step-by-step sequence forward/backward pair in the course's layout,
+    broken down by time step.
+
+    forward(x, a0, parameters) must return a tuple whose first item is the hidden states
+    a (n_a, m, T_x) and whose last is the caches; backward(da, caches) a dict of gradients keyed
+    "d" + name (dx, da0, dWaa, ...). ``bptt.stepwise``'s rnn_, lstm_ and gru_forward/backward
+    fit, and so does a learner's own implementation. x: (n_x, m, T_x); a0: (n_a, m); all float64.
+
+    The loss is L = Σ R ⊙ a with R random from ``seed`` (so da = R). Every parameter with a
+    gradient is checked as ``gradcheck`` does, dx per step t (``result["x"].per_step``), and a0
+    per chain length: ``result["a0"].per_step[t]`` is the error of da0 when the loss reads the
+    steps 0..t only, so the gradient crosses t recurrent steps; a bug in the recurrent part of
+    the backward shows from t = 1 on, while t = 0 still passes.
+    """
+    x, a0 = np.array(x, dtype=np.float64), np.array(a0, dtype=np.float64)
+    if x.ndim != 3 or a0.ndim != 2:
+        bad, got = ("x", x.shape) if x.ndim != 3 else ("a0", a0.shape)
+        raise ValueError(f"{bad}: expected {'(n_x, m, T_x)' if bad == 'x' else '(n_a, m)'}, "
+                         f"got shape {got}")
+    params = {**parameters, "x": x, "a0": a0}
+    R = np.random.default_rng(seed).standard_normal(
+        np.shape(forward(x[:, :, :1], a0, params)[0])[:2] + (x.shape[2],))
+
+    def loss_upto(T: int):
+        return lambda p: float(np.vdot(R[:, :, :T], forward(p["x"][:, :, :T], p["a0"], p)[0]))
+
+    grads = backward(R.copy(), forward(x, a0, params)[-1])
+    if not isinstance(grads, Mapping) or "da0" not in grads or "dx" not in grads:
+        raise TypeError(f"backward: expected a dict with dx and da0, got "
+                        f"{type(grads).__name__}")
+    result = gradcheck(loss_upto(x.shape[2]), params, grads, eps=eps, tol=tol,
+                       per_step={"x": 2})
+    chain = []
+    for T in range(1, x.shape[2] + 1):
+        short = {**parameters, "x": x[:, :, :T].copy(), "a0": a0.copy()}
+        g = backward(R[:, :, :T].copy(), forward(short["x"], short["a0"], short)[-1])
+        chain.append(gradcheck(loss_upto(T), short, g, names=["a0"], eps=eps, tol=tol)["a0"]
+                     .rel_error)
+    reports = dict(result.reports)
+    a0_report = reports["a0"]
+    reports["a0"] = ParamReport(a0_report.name, a0_report.shape,
+                                max(a0_report.rel_error, *chain), a0_report.worst_index,
+                                a0_report.analytic, a0_report.numeric, a0_report.checked,
+                                tuple(chain), None)
+    return GradcheckResult(reports, tol, eps, result.skipped)

@@ -29,6 +29,13 @@ def lstm_params(rng) -> dict:
     return {**p, "Wy": rng.standard_normal((N_Y, N_A)), "by": rng.standard_normal((N_Y, 1))}
 
 
+def gru_params(rng) -> dict:
+    """The lecture's GRU: Wu, Wr, Wc (Wc acts on [rt * a_prev; xt]), bu, br, bc, Wy, by."""
+    p = {k + g: rng.standard_normal((N_A, N_A + N_X) if k == "W" else (N_A, 1))
+         for g in "urc" for k in "Wb"}
+    return {**p, "Wy": rng.standard_normal((N_Y, N_A)), "by": rng.standard_normal((N_Y, 1))}
+
+
 def checks(rng):
     """(name, GradcheckResult) for each function."""
     x, a0 = rng.standard_normal((N_X, M, T)), rng.standard_normal((N_A, M))
@@ -59,6 +66,16 @@ def checks(rng):
     g = sw.lstm_backward(R, sw.lstm_forward(P["x"], P["a0"], P)[3])
     yield "lstm_backward", bptt.gradcheck(
         lambda q: np.vdot(R, sw.lstm_forward(q["x"], q["a0"], q)[0]), P, g)
+
+    P = {**gru_params(rng), "xt": xt, "a_prev": a0.copy()}
+    g = sw.gru_cell_backward(Ra, sw.gru_cell_forward(xt, P["a_prev"], P)[2])
+    yield "gru_cell_backward (the lecture's GRU)", bptt.gradcheck(
+        lambda q: np.vdot(Ra, sw.gru_cell_forward(q["xt"], q["a_prev"], q)[0]), P, g)
+
+    P = {**gru_params(rng), "x": x.copy(), "a0": a0.copy()}
+    g = sw.gru_backward(R, sw.gru_forward(P["x"], P["a0"], P)[2])
+    yield "gru_backward (the lecture's GRU)", bptt.gradcheck(
+        lambda q: np.vdot(R, sw.gru_forward(q["x"], q["a0"], q)[0]), P, g)
 
     for cls in (bptt.RNN, bptt.LSTM, bptt.GRU):
         layer = cls(N_X, N_A, num_layers=2, bidirectional=True, dtype=np.float64, seed=0)

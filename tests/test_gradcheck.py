@@ -139,3 +139,96 @@ def test_check_layer_needs_float64():
 def test_public_names():
     assert bptt.gradcheck is gradcheck and bptt.check_layer is check_layer
     assert {"gradcheck", "check_layer", "stepwise"} <= set(bptt.__all__)
+
+
+# ------------------------------------------------------------------------ sequences, by step
+
+def rnn_case(rng, T=4):
+    p = {"Wax": rng.standard_normal((4, 3)), "Waa": rng.standard_normal((4, 4)),
+         "ba": rng.standard_normal((4, 1)), "Wya": rng.standard_normal((2, 4)),
+         "by": rng.standard_normal((2, 1))}
+    return p, rng.standard_normal((3, 2, T)), rng.standard_normal((4, 2))
+
+
+def backward_without_the_recurrent_part(da, caches):
+    """A learner's classic BPTT bug: each step gets da[:, :, t] only, not + da_prevt."""
+    cells, x = caches
+    out = {"dx": np.empty_like(x), "dWax": 0, "dWaa": 0, "dba": 0}
+    for t in reversed(range(x.shape[2])):
+        g = sw.rnn_cell_backward(da[:, :, t], cells[t])
+        out["dx"][:, :, t], out["da0"] = g["dxt"], g["da_prev"]
+        for k in ("dWax", "dWaa", "dba"):
+            out[k] = out[k] + g[k]
+    return out
+
+
+def test_per_step_breaks_the_error_down_by_t(rng):
+    p, x, a0 = rnn_case(rng)
+    P = {**p, "x": x, "a0": a0}
+    R = rng.standard_normal((4, 2, 4))
+    loss = lambda q: np.vdot(R, sw.rnn_forward(q["x"], q["a0"], q)[0])     # noqa: E731
+    good = sw.rnn_backward(R, sw.rnn_forward(x, a0, P)[2])
+    res = gradcheck(loss, P, good, per_step={"x": -1})
+    assert res.ok and res["x"].step_axis == 2 and len(res["x"].per_step) == 4
+    assert max(res["x"].per_step) < 1e-8 and res["Wax"].per_step == ()
+    bad = backward_without_the_recurrent_part(R, sw.rnn_forward(x, a0, P)[2])
+    res = gradcheck(loss, P, bad, per_step=["x"])
+    steps = res["x"].per_step
+    assert steps[3] < 1e-8 and min(steps[:3]) > 1e-3      # only the last step is right
+    assert "x by t (axis 2): t=0" in str(res)
+    # by hand: the per-step error is the norm-wise error of the slice dx[:, :, t]
+    num = numerical_grad(lambda: loss(P), P["x"])
+    t1 = np.linalg.norm(bad["dx"][:, :, 1] - num[:, :, 1]) / (
+        np.linalg.norm(bad["dx"][:, :, 1]) + np.linalg.norm(num[:, :, 1]))
+    assert steps[1] == pytest.approx(t1, rel=1e-5)
+
+
+def test_per_step_arguments(rng):
+    params, grads, loss = cubic(rng)
+    with pytest.raises(ValueError, match=r"^per_step: 'x' is not a key of params$"):
+        gradcheck(loss, params, grads, per_step=["x"])
+    with pytest.raises(ValueError, match=r"^per_step\['W'\]: expected an axis of its 2 dim"):
+        gradcheck(loss, params, grads, per_step={"W": 2})
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_check_sequence_passes_the_stepwise_backwards(kind, rng):
+    p, x, a0 = rnn_case(rng, T=3)
+    if kind != "rnn":
+        gates = "fico" if kind == "lstm" else "urc"
+        p = {**{f"W{g}": rng.standard_normal((4, 7)) for g in gates},
+             **{f"b{g}": rng.standard_normal((4, 1)) for g in gates},
+             "Wy": rng.standard_normal((2, 4)), "by": rng.standard_normal((2, 1))}
+    fwd, bwd = getattr(sw, f"{kind}_forward"), getattr(sw, f"{kind}_backward")
+    res = bptt.check_sequence(fwd, bwd, x, a0, p)
+    assert res.ok, str(res)
+    assert len(res["x"].per_step) == len(res["a0"].per_step) == 3
+
+
+def test_check_sequence_shows_where_a_recurrent_bug_starts(rng):
+    p, x, a0 = rnn_case(rng)
+    res = bptt.check_sequence(sw.rnn_forward, backward_without_the_recurrent_part, x, a0, p)
+    assert not res.ok
+    chain = res["a0"].per_step
+    assert chain[0] < 1e-8 and min(chain[1:]) > 1e-3        # fine through 1 step, not through 2
+    assert res["x"].per_step[-1] < 1e-8
+    assert "a0 by chain, the loss reading steps 0..t: t=0" in str(res)
+
+
+def test_loss_returning_an_array_is_one_line_error(rng):
+    params, grads, _ = cubic(rng)
+    before = params["W"].copy()
+    with pytest.raises(TypeError, match=r"^loss_fn: expected a scalar loss \(one number\), got an "
+                                        r"array of shape \(3, 4\); return its sum or mean$"):
+        gradcheck(lambda p: p["W"] ** 2, params, grads)
+    with pytest.raises(TypeError, match=r"^loss_fn: expected a scalar loss.*got NoneType$"):
+        gradcheck(lambda p: None, params, grads)
+    np.testing.assert_array_equal(params["W"], before)
+
+
+def test_loss_not_depending_on_the_parameters_is_one_line_error(rng):
+    params, grads, loss = cubic(rng)
+    frozen = {k: v.copy() for k, v in params.items()}       # a copy made outside the loss
+    with pytest.raises(ValueError, match=r"^loss_fn: every numeric gradient is zero: the loss "
+                                         r"does not change"):
+        gradcheck(lambda p: loss(frozen), params, grads)

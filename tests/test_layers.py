@@ -210,3 +210,22 @@ def test_lengths_final_state_is_the_state_at_each_sequences_last_step():
         out_b, h_b = layer(x[:n, b : b + 1])
         np.testing.assert_allclose(out[:n, b : b + 1], out_b, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(h[:, b : b + 1], h_b, rtol=1e-12, atol=1e-15)
+
+
+def test_lengths_calls_of_different_lengths_reuse_buffers_without_mixing():
+    """One layer run on batches of other lengths (and without lengths) in between gives what a
+    fresh layer gives: the scratch memory handed to the segments is reused, never shared."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(6, 9, 3))
+    dout = rng.normal(size=(6, 9, 8))
+    batches = [[6, 2, 2, 5, 1, 6, 3, 4, 4], [1, 1, 1, 1, 1, 1, 1, 1, 2], None, [6] * 8 + [5]]
+    used = bptt.LSTM(3, 4, num_layers=2, bidirectional=True, seed=0, dtype=np.float64)
+    for lengths in batches + batches[::-1]:
+        out, (h, c) = used(x, lengths=lengths)
+        dx, (dh, dc) = used.backward(dout)
+        fresh = bptt.LSTM(3, 4, num_layers=2, bidirectional=True, seed=0, dtype=np.float64)
+        out2, (h2, c2) = fresh(x, lengths=lengths)
+        dx2, (dh2, dc2) = fresh.backward(dout)
+        for a, b in [(out, out2), (h, h2), (c, c2), (dx, dx2), (dh, dh2), (dc, dc2)]:
+            assert np.array_equal(a, b)
+        assert all(np.array_equal(used.grads[k], fresh.grads[k]) for k in used.grads)

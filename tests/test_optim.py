@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from fd import rel_error
 
-from bptt import Adam, clip_grad_norm
+from bptt.nn.optim import Adam, AdamW, clip_grad_norm
 
 
 def params_and_grads(rng, dtype, steps):
@@ -63,3 +63,89 @@ def test_clip_result_has_the_max_norm():
     after = np.sqrt(sum(float((g * g).sum()) for g in grads.values()))
     assert abs(before - np.sqrt(4 * 9 + 5 * 16)) < 1e-12
     assert abs(after - 2.0) < 1e-5
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-13), (np.float32, 2e-6)])
+@pytest.mark.parametrize("lr,betas,eps,wd", [(1e-3, (0.9, 0.999), 1e-8, 1e-2),
+                                             (0.05, (0.5, 0.9), 1e-4, 0.3)])
+def test_adamw_equals_torch_over_50_steps(dtype, tol, lr, betas, eps, wd):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    params, grads = params_and_grads(rng, dtype, steps=50)
+    tparams = {k: torch.tensor(p.copy(), requires_grad=True) for k, p in params.items()}
+    topt = torch.optim.AdamW(list(tparams.values()), lr=lr, betas=betas, eps=eps,
+                             weight_decay=wd)
+    opt = AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=wd)
+    for g in grads:
+        for k, tp in tparams.items():
+            tp.grad = torch.tensor(g[k])
+        topt.step()
+        opt.step(params, g)
+    for k, tp in tparams.items():
+        assert params[k].dtype == dtype
+        assert rel_error(params[k], tp.detach().numpy()) < tol, k
+    assert opt.t == 50
+
+
+def test_adamw_decays_without_gradient_and_zero_decay_is_adam():
+    p = {"w": np.array([1.0, -2.0])}
+    AdamW(p, lr=0.1, weight_decay=0.5).step(p, {"w": np.zeros(2)})
+    assert np.array_equal(p["w"], np.array([1.0, -2.0]) * (1 - 0.1 * 0.5))
+    rng = np.random.default_rng(4)
+    a, grads = params_and_grads(rng, np.float64, steps=5)
+    b = {k: v.copy() for k, v in a.items()}
+    adam, adamw = Adam(a, lr=0.01), AdamW(b, lr=0.01, weight_decay=0)
+    for g in grads:
+        adam.step(a, g)
+        adamw.step(b, g)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("cls", [Adam, AdamW])
+def test_state_dict_resumes_bitwise(cls):
+    rng = np.random.default_rng(5)
+    params, grads = params_and_grads(rng, np.float32, steps=10)
+    whole = {k: v.copy() for k, v in params.items()}
+    opt = cls(whole, lr=0.01)
+    for g in grads:
+        opt.step(whole, g)
+    first = cls(params, lr=0.01)
+    for g in grads[:4]:
+        first.step(params, g)
+    saved = {k: v.copy() for k, v in params.items()}, first.state_dict()
+    first.m["W"][...] = 7  # the saved state is a copy
+    params = {k: v.copy() for k, v in saved[0].items()}
+    second = cls(params, lr=0.01)
+    second.load_state_dict(saved[1])
+    assert second.t == 4
+    for g in grads[4:]:
+        second.step(params, g)
+    assert all(np.array_equal(whole[k], params[k]) for k in whole)
+
+
+def test_load_state_dict_errors_change_nothing():
+    params = {"w": np.ones(3)}
+    opt = AdamW(params)
+    opt.step(params, {"w": np.ones(3)})
+    good = opt.state_dict()
+    for bad, match in [({**good, "x": np.zeros(1)}, "unexpected key 'x'"),
+                       ({k: v for k, v in good.items() if k != "v/w"}, "missing key 'v/w'"),
+                       ({**good, "m/w": np.zeros(4)}, r"m/w: expected shape \(3,\), got \(4,\)"),
+                       ({**good, "t": np.array(1.5)}, "'t' a step count"),
+                       ({**good, "t": np.array(-1)}, "'t' a step count")]:
+        with pytest.raises(ValueError, match=match):
+            opt.load_state_dict(bad)
+        assert opt.t == 1 and np.array_equal(opt.m["w"], good["m/w"])
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"lr": -1}, "lr: expected a number >= 0, got -1.0"),
+    ({"lr": float("nan")}, "lr: expected"),
+    ({"betas": (0.9, 1.0)}, r"betas\[1\]: expected a number in \[0, 1\), got 1.0"),
+    ({"betas": 0.9}, "betas: expected a pair"),
+    ({"eps": -1e-8}, "eps: expected"),
+    ({"weight_decay": -0.1}, "weight_decay: expected a number >= 0, got -0.1"),
+])
+def test_bad_hyper_parameters_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        AdamW({"w": np.zeros(2)}, **kwargs)

@@ -1,6 +1,7 @@
 """bptt.stepwise: course-notation RNN/LSTM against finite differences, the course's own equations,
 the engine layers (through bptt.convert), torch's Adam; extreme inputs; bad inputs."""
 
+import re
 import warnings
 
 import numpy as np
@@ -295,7 +296,6 @@ def test_adam_matches_torch(names, rng):
     v, s = sw.initialize_adam(params)
     assert set(v) == set(s) == {"d" + n for n in names}
     assert all(not v[k].any() and v[k].shape == params[k[1:]].shape for k in v)
-    ids = {n: id(params[n]) for n in names}
     for t in range(1, 6):
         grads = {"d" + n: rng.standard_normal(params[n].shape) for n in names}
         for n, tp in zip(names, tparams, strict=True):
@@ -306,7 +306,29 @@ def test_adam_matches_torch(names, rng):
         assert out[0] is params and out[1] is v and out[2] is s
         for n, tp in zip(names, tparams, strict=True):
             np.testing.assert_allclose(params[n], tp.detach().numpy(), rtol=1e-12, atol=1e-14)
-    assert all(id(params[n]) == ids[n] for n in names)      # updated in place
+
+
+def test_adam_binds_new_arrays_and_leaves_a_snapshot_as_it_was(rng):
+    """As the course writes it (parameters["W1"] = parameters["W1"] - ...): a learner's snapshot
+    of the old parameters (and moments) keeps the values before the step."""
+    params = {"W1": rng.standard_normal((3, 2)), "b1": rng.standard_normal((3, 1)),
+              "W2": np.arange(6).reshape(2, 3)}                # ints become float64
+    grads = {"d" + k: rng.standard_normal(np.shape(v)) for k, v in params.items()}
+    v, s = sw.initialize_adam(params)
+    snapshot, old_v = dict(params), dict(v)
+    values = {k: np.array(a) for k, a in params.items()}
+    out = sw.update_parameters_with_adam(params, grads, v, s, 1)
+    assert out[0] is params and out[1] is v and out[2] is s
+    for k in params:
+        assert params[k] is not snapshot[k] and v["d" + k] is not old_v["d" + k]
+        np.testing.assert_array_equal(snapshot[k], values[k])          # unchanged
+        assert not old_v["d" + k].any()
+        assert np.abs(params[k] - values[k]).min() > 0                 # every entry moved
+    assert params["W2"].dtype == np.float64
+    p32 = {"W": rng.standard_normal((2, 2)).astype(np.float32)}
+    v32, s32 = sw.initialize_adam(p32)
+    sw.update_parameters_with_adam(p32, {"dW": np.ones((2, 2), np.float32)}, v32, s32, 1)
+    assert p32["W"].dtype == v32["dW"].dtype == np.float32
 
 
 def test_adam_default_step_is_the_textbook_formula(rng):
@@ -430,3 +452,109 @@ def test_adam_errors(rng):
         sw.update_parameters_with_adam(params, grads, v, s, 0)
     np.testing.assert_array_equal(params["W1"], before)     # nothing changed on error
     assert not v["dW1"].any()
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_transposed_x_is_named_as_a_layout_error(kind, rng):
+    """x in torch's (T_x, m, n_x), Keras's (m, T_x, n_x) or (m, n_x, T_x): the error is about x's
+    layout, names the shape and the transpose that fixes it (not a weight's shape)."""
+    from test_stepwise_gru import gru_params
+
+    make = {"rnn": rnn_params, "lstm": lstm_params, "gru": gru_params}[kind]
+    p = make(rng, n_x=3, n_a=5)
+    fwd, cell = getattr(sw, f"{kind}_forward"), getattr(sw, f"{kind}_cell_forward")
+    x, a0 = rng.standard_normal((3, 10, 4)), rng.standard_normal((5, 10))
+    for perm, fix in (((2, 1, 0), "(2, 1, 0)"), ((1, 2, 0), "(2, 0, 1)"),
+                      ((1, 0, 2), "(1, 0, 2)")):
+        bad = x.transpose(perm)
+        want = (r"^x: expected the layout \(n_x, m, T_x\) \(features first\) with n_x = 3 "
+                rf"\(the columns of W.*\), got shape {re.escape(str(bad.shape))}.*pass "
+                rf"x\.transpose{re.escape(fix)}, of shape \(3, 10, 4\)$")
+        with pytest.raises(ValueError, match=want):
+            fwd(bad, a0, p)
+        fwd(bad.transpose(np.argsort(perm)), a0, p)            # the inverse transpose runs
+    xt = x[:, :, 0]
+    args = (xt.T, a0, np.zeros((5, 10)), p) if kind == "lstm" else (xt.T, a0, p)
+    with pytest.raises(ValueError, match=r"^xt: expected the layout \(n_x, m\).*got shape "
+                                         r"\(10, 3\); it looks like \(m, n_x\): pass xt\.T$"):
+        cell(*args)
+
+
+# ------------------------------------------------------ a `bptt train` run <-> the course's dict
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_from_run_and_back(cell, tmp_path, monkeypatch):
+    from bptt import cli
+    from bptt.text import lm
+    from bptt.text.train import load_model
+
+    corpus = tmp_path / "names.txt"
+    corpus.write_text("anna\nbob\ncarla\ndave\nemma\n" * 40, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    rc = cli.main(["train", str(corpus), "--cell", cell, "--hidden", "6", "--layers", "1",
+                   "--seq-len", "8", "--batch", "2", "--steps", "5", "--dtype", "float64",
+                   "--out", "run", "--log-every", "5", "--eval-every", "5"])
+    assert rc == 0
+    params, chars = convert.from_run(tmp_path / "run")
+    head = "Wya" if cell == "rnn" else "Wy"
+    assert chars == "".join(sorted(set(corpus.read_text()))) and head in params
+    model, vocab, _ = load_model(str(tmp_path / "run"))
+    # The course's forward on the run's parameters gives the model's own next-character
+    # probabilities.
+    text = "anna\nbob"
+    ids = vocab.encode(text)
+    x = np.eye(len(chars))[:, ids][:, None, :]                      # (n_x, 1, T_x) one-hot
+    forward = sw.rnn_forward if cell == "rnn" else sw.lstm_forward
+    y = forward(x, np.zeros((6, 1)), params)[1][:, 0, :]           # (n_y, T_x)
+    logits = model.forward(ids[:, None], None)[0]                  # (T_x, n_y)
+    np.testing.assert_allclose(y.T, sw.softmax(logits.T).T, rtol=1e-10, atol=1e-14)
+    # ... and back: the same model (its two biases now summed into bias_ih_l0).
+    again, vocab2 = convert.to_model(params, chars)
+    assert vocab2.chars == vocab.chars and again.cell == cell
+    theirs, ours = model.state_dict(), again.state_dict()
+    for k in ("rnn.weight_ih_l0", "rnn.weight_hh_l0", "head.weight", "head.bias"):
+        np.testing.assert_array_equal(ours[k], theirs[k])
+    np.testing.assert_allclose(ours["rnn.bias_ih_l0"] + ours["rnn.bias_hh_l0"],
+                               theirs["rnn.bias_ih_l0"] + theirs["rnn.bias_hh_l0"], rtol=1e-15)
+    np.testing.assert_allclose(again.forward(ids[:, None], None)[0], logits, rtol=1e-12,
+                               atol=1e-14)
+    text_a = lm.sample(model, vocab, 30, rng=np.random.default_rng(3))
+    assert lm.sample(again, vocab2, 30, rng=np.random.default_rng(3)) == text_a
+
+
+def test_from_run_refuses_what_the_course_has_not(tmp_path, monkeypatch):
+    from bptt import cli
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("abcabcabd\n" * 50, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    common = ["--hidden", "4", "--seq-len", "4", "--batch", "2", "--steps", "1",
+              "--log-every", "1", "--eval-every", "1"]
+    assert cli.main(["train", str(corpus), "--cell", "gru", "--layers", "1", *common,
+                     "--out", "gru"]) == 0
+    assert cli.main(["train", str(corpus), "--cell", "rnn", "--layers", "2", *common,
+                     "--out", "deep"]) == 0
+    with pytest.raises(ValueError, match="a gru run; the course notation covers rnn and lstm"):
+        convert.from_run(tmp_path / "gru")
+    with pytest.raises(ValueError, match="a 2-layer run; the course's cells have one layer"):
+        convert.from_run(tmp_path / "deep")
+    with pytest.raises(ValueError, match="no such checkpoint"):
+        convert.from_run(tmp_path / "nothing")
+
+
+def test_to_model_takes_the_dinosaur_dict(rng):
+    """initialize_parameters' dict (hidden bias 'b') becomes a model whose probabilities are
+    stepwise's."""
+    chars = "\nabc"
+    p = sw.initialize_parameters(5, 4, 4)
+    p["b"] = rng.standard_normal((5, 1))
+    model, vocab = convert.to_model(p, chars)
+    ids = np.array([1, 2, 3, 0])
+    a, y, _ = sw.rnn_forward(np.eye(4)[:, ids][:, None, :], np.zeros((5, 1)), p | {"ba": p["b"]})
+    logits = model.forward(ids[:, None], None)[0]
+    np.testing.assert_allclose(y[:, 0, :].T, sw.softmax(logits.T).T, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"^chars: expected one character per input and output "
+                                         r"row, 4 and 4, got 3$"):
+        convert.to_model(p, "abc")
+    with pytest.raises(ValueError, match="^parameters: missing the output head 'Wya', 'by'$"):
+        convert.to_model({k: v for k, v in p.items() if k not in ("Wya", "by")}, chars)

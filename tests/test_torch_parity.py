@@ -160,3 +160,26 @@ if __name__ == "__main__":
             )
             name = kind + ("-" + nl if nl else "")
             print(f"{name:10s} {np.dtype(dtype).name:8s} {worst:.2e} {packed:.2e}")
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_lengths_without_initial_state_match_torch(kind):
+    """state=None (zeros) on the packed path, torch given no initial state either."""
+    import bptt
+
+    layer = getattr(bptt, kind)(4, 6, num_layers=2, bidirectional=True, dtype=np.float64, seed=3)
+    module = torch_twin(layer, np.float64)
+    rng = np.random.default_rng(4)
+    lengths = np.array([2, 5, 5, 1, 3, 4, 5, 2, 1])
+    x, dout = rng.normal(size=(5, 9, 4)), rng.normal(size=(5, 9, 12))
+    out, _ = layer(x, lengths=lengths)
+    dx, _ = layer.backward(dout)
+    xt = torch.from_numpy(x).requires_grad_()
+    packed = torch.nn.utils.rnn.pack_padded_sequence(xt, torch.tensor(lengths),
+                                                     enforce_sorted=False)
+    out_t, _ = torch.nn.utils.rnn.pad_packed_sequence(module(packed)[0], total_length=5)
+    (out_t * torch.from_numpy(dout)).sum().backward()
+    assert rel_error(out, out_t.detach().numpy()) < 1e-9
+    assert rel_error(dx, xt.grad.numpy()) < 1e-9
+    for name, p in module.named_parameters():
+        assert rel_error(layer.grads[name], p.grad.numpy()) < 1e-9, name

@@ -1,4 +1,6 @@
-"""GRU cell, torch's equations and gate order r, z, n.
+"""GRU cells: torch's (the engine's) and the lecture's original GRU (the course API's).
+
+torch's GRU, gate order r, z, n (``forward``, ``backward_factors``, ``backward``):
 
     gi = W_ih x + b_ih,   gh = W_hh h + b_hh         (3, H, B) each: blocks r, z, n
     r = σ(gi_r + gh_r)    z = σ(gi_z + gh_z)
@@ -15,11 +17,38 @@ Backward, with dh = dL/dh':
 
 All the factors depend only on the forward values: ``backward_factors`` computes them for a step
 or a whole sequence, and ``backward`` is two products.
+
+torch's GRU with recurrent dropout (the layers' ``recurrent_dropout=q``; m (H, B) one mask per
+sequence and unit, the same at every step, 0 or 1/(1-q)): the hidden side reads the masked
+state; the carry z * h, not a recurrent product, keeps h itself:
+
+    gh = W_hh (m ⊙ h) + b_hh        h' = (1 - z) * n + z * h
+    dh_prev = dh * z + m ⊙ (W_hh^T dgh)
+
+The lecture's GRU (Cho et al. 2014; Keras ``GRU(reset_after=False)``), in the course's notation:
+c is the state (a = c), [c; x] the stacked column, Γu the update gate, Γr the relevance gate
+(``course_gates``, ``course_candidate``, ``course_backward``, ``course_backward_reset``):
+
+    Γu = σ(W_u [c; x] + b_u)            Γr = σ(W_r [c; x] + b_r)
+    c̃  = tanh(W_c [Γr * c; x] + b_c)    Γr multiplies c BEFORE the product with W_c
+    c' = Γu * c̃ + (1 - Γu) * c  =  c + Γu * (c̃ - c)
+
+It differs from torch's in two ways: torch applies r AFTER the product, to W_hn h + b_hn (its
+bias included), so in general (unless W_hn is diagonal) the two are different functions; and the
+lecture's Γu weighs the candidate where torch's z weighs the old state (Γu plays 1 - z).
+
+Backward, with dc = dL/dc' and the z's the pre-activations:
+
+    dz_u = dc * (c̃ - c) * Γu(1 - Γu)
+    dz_c = dc * Γu * (1 - c̃²)
+    [drc; dx_c] = W_c^T dz_c            the caller's product; drc = dL/d(Γr * c)
+    dz_r = drc * c * Γr(1 - Γr)
+    dc_prev = dc * (1 - Γu) + drc * Γr + [W_u; W_r]^T [dz_u; dz_r] (its c rows)
 """
 
 import numpy as np
 
-from .activations import scaled_tanh, sigmoid_grad, tanh_grad
+from .activations import scaled_tanh, sigmoid, sigmoid_grad, tanh_grad
 
 GATES = 3
 # σ's ½ for the r and z blocks, folded by the engine into their weights (prescaled)
@@ -76,3 +105,49 @@ def backward(dh: np.ndarray, F: np.ndarray, z: np.ndarray, d: np.ndarray, dh_dir
     """
     np.multiply(dh, F, d)
     np.multiply(dh, z, dh_direct)
+
+
+# ------------------------------------------------------------------------ the lecture's GRU
+
+def course_gates(a: np.ndarray, c_prev: np.ndarray, rc: np.ndarray) -> np.ndarray:
+    """The gates of one step of the lecture's GRU, features first.
+
+    a: (2, H, B) pre-activations of Γu, Γr, overwritten with Γu, Γr. c_prev: (H, B).
+    Writes Γr * c_prev into ``rc`` (H, B), the state the candidate's product reads, and returns it.
+    """
+    sigmoid(a, out=a)
+    return np.multiply(a[1], c_prev, rc)
+
+
+def course_candidate(
+    a_c: np.ndarray, u: np.ndarray, c_prev: np.ndarray, c: np.ndarray
+) -> np.ndarray:
+    """a_c: (H, B) pre-activation W_c [Γr * c; x] + b_c, overwritten with c̃; u: (H, B) Γu.
+    Writes c' = c_prev + Γu (c̃ - c_prev) into ``c`` (H, B) and returns it."""
+    np.tanh(a_c, a_c)
+    np.subtract(a_c, c_prev, c)
+    np.multiply(c, u, c)
+    return np.add(c, c_prev, c)
+
+
+def course_backward(dc: np.ndarray, u: np.ndarray, cct: np.ndarray, c_prev: np.ndarray,
+                    dz: np.ndarray, dc_prev: np.ndarray) -> None:
+    """First half of one step back. dc: (H, B) total dL/dc'; u, cct: Γu, c̃; c_prev: (H, B).
+    Writes dz_u into dz[0] and dz_c into dz[2] (dz: (3, H, B), order u, r, c; dz[1] is left for
+    ``course_backward_reset``) and the direct part dc * (1 - Γu) into ``dc_prev``."""
+    np.subtract(cct, c_prev, dz[0])
+    np.multiply(dz[0], sigmoid_grad(u, dc_prev), dz[0])       # dc_prev is scratch here
+    np.multiply(dz[0], dc, dz[0])                              # dc (c̃ - c) Γu(1 - Γu)
+    np.multiply(tanh_grad(cct, dz[2]), u, dz[2])
+    np.multiply(dz[2], dc, dz[2])                              # dc Γu (1 - c̃²)
+    np.subtract(1, u, dc_prev)
+    np.multiply(dc_prev, dc, dc_prev)                          # dc (1 - Γu)
+
+
+def course_backward_reset(drc: np.ndarray, r: np.ndarray, c_prev: np.ndarray, dz_r: np.ndarray,
+                          dc_prev: np.ndarray) -> None:
+    """Second half, after the caller's product drc = (W_c^T dz_c)'s c rows = dL/d(Γr * c).
+    Writes dz_r = drc * c_prev * Γr(1 - Γr) into ``dz_r`` and adds drc * Γr to ``dc_prev``."""
+    np.multiply(sigmoid_grad(r, dz_r), c_prev, dz_r)
+    np.multiply(dz_r, drc, dz_r)
+    dc_prev += drc * r

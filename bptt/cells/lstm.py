@@ -16,6 +16,12 @@ Backward, with dh = dL/dh' and dc = dL/dc' arriving from later steps (τ = tanh(
 
 Every factor that multiplies dh or dc depends only on the forward values, so ``backward_factors``
 computes them (for one step or for a whole sequence at once) and ``backward`` is five products.
+
+With recurrent dropout (layers' ``recurrent_dropout=q``; m (H, B) one mask per sequence and unit,
+the same at every step, 0 or 1/(1-q)) only the recurrent product changes; c and h carry on as
+above:
+
+    a = W_ih x + b_ih + W_hh (m ⊙ h) + b_hh        dh_prev = m ⊙ (W_hh^T da)
 """
 
 import numpy as np

@@ -5,6 +5,11 @@
 
 Backward: dL/da = dL/dh' * φ'(a), where φ'(a) is read off the output h':
 tanh: 1 - h'²;  relu: 1 where h' > 0, else 0.
+
+With recurrent dropout (layers' ``recurrent_dropout=q``; m (H, B) one mask per sequence and unit,
+the same at every step, 0 or 1/(1-q)) the recurrent product reads the masked state:
+
+    a  = W_ih x + b_ih + W_hh (m ⊙ h) + b_hh     dL/dh (through a) = m ⊙ (W_hh^T dL/da)
 """
 
 import numpy as np

@@ -1,4 +1,5 @@
-"""The engine: recurrent layers (``layers``) and their time loops (``loops``), ``linear``,
-``losses``, ``optim`` and the shared parameter helpers (``_params``). Imports only ``bptt.cells``
-and ``bptt._checks``.
+"""The engine: recurrent layers (``layers``) and their time loops (``loops``), ``dropout`` (masks
+and their generator), ``linear``, ``embedding``, ``losses``, ``optim`` (Adam, AdamW, clipping),
+``schedule`` (the learning rate by step) and the shared parameter helpers (``_params``). Imports
+only ``bptt.cells`` and ``bptt._checks``.
 """

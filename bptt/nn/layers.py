@@ -10,15 +10,25 @@ suffix ``""`` or ``"_reverse"``:
     weight_hh_l{k}{sfx}  (G*H, H)                        (LSTM i, f, g, o; GRU r, z, n)
     bias_ih_l{k}{sfx}    (G*H,)
     bias_hh_l{k}{sfx}    (G*H,)
+
+Dropout (``bptt.nn.dropout``), only in training mode (``train()``, the default, and ``eval()``
+as torch): ``dropout=p`` multiplies the outputs of every layer but the last, the next layer's
+input, by a mask drawn per step, sequence and unit (torch's meaning); ``recurrent_dropout=q``
+multiplies the state that enters the recurrent product by one mask per layer, direction,
+sequence and unit, the same at every step, so that W_hh h becomes W_hh (m ⊙ h) in the cells'
+equations (their docstrings; ``bptt.nn.loops`` for how). Masks come from the layer's own
+generator, seeded by ``seed``; ``get_rng_state()`` / ``set_rng_state()`` save and restore it.
 """
 
 import functools
+import warnings
 
 import numpy as np
 
 from .._checks import as_array, as_dtype, check_shape, positive_int
 from ..cells import rnn as rnn_cell
 from . import _params, loops, packing
+from . import dropout as drop
 
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
@@ -39,6 +49,9 @@ class Recurrent:
         bidirectional: bool = False,
         dtype=np.float32,
         seed: int | None = None,
+        *,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
     ):
         self.input_size = positive_int("input_size", input_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
@@ -56,6 +69,44 @@ class Recurrent:
         self._cache = None
         self._work: dict = {}
         self._arenas: dict = {}
+        self._init_dropout(dropout, recurrent_dropout, seed)
+
+    # ------------------------------------------------------------------ dropout
+
+    def _init_dropout(self, p, q, seed) -> None:
+        self.dropout = drop.check_rate("dropout", p)
+        self.recurrent_dropout = drop.check_rate("recurrent_dropout", q)
+        if self.dropout > 0 and self.num_layers == 1:  # as torch
+            warnings.warn(
+                f"dropout: drops the outputs of every layer but the last, so it expects "
+                f"num_layers > 1, got dropout={self.dropout} and num_layers=1",
+                stacklevel=3,
+            )
+        self.training = True
+        self._rng = drop.generator(seed)
+
+    def train(self, mode: bool = True):
+        """Training mode (dropout on) or, with mode False, evaluation mode; returns the layer."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Evaluation mode: no dropout, no masks drawn (``train(False)``); returns the layer."""
+        return self.train(False)
+
+    def get_rng_state(self) -> dict:
+        """The state of the generator the dropout masks come from (ints and strings: JSON)."""
+        return drop.get_state(self._rng)
+
+    def set_rng_state(self, state: dict) -> None:
+        """Continue the masks from a state ``get_rng_state`` gave (ValueError if it is not one)."""
+        drop.set_state(self._rng, state)
+
+    def _masks(self, T, B):
+        """The dropout masks of one forward, ``drop.layer_masks``' (between, recurrent)."""
+        shape = (self.num_layers, self.num_directions, T, self.hidden_size, B)
+        return drop.layer_masks(self._rng, self.dropout, self.recurrent_dropout, shape,
+                                self.dtype, self.training)
 
     # ------------------------------------------------------------------ parameters
 
@@ -183,30 +234,25 @@ class Recurrent:
         bias[: 2 * H] += b_hh[: 2 * H]
         return W_ih, W_hh, bias, b_hh[2 * H :]
 
-    def _run(self, weights, reverse, X, init, work, shared=None):
+    def _run(self, weights, reverse, mask, X, init, work, shared=None):
         """One direction of one layer, the time loop of this kind: X (T, I, B), init a tuple
-        of (H, B) initial states (h, or h and c). Returns S (T+1, H, B), the final states (a
-        tuple of (H, B) views: copy them) and the cache."""
+        of (H, B) initial states (h, or h and c), mask: recurrent dropout's (H, B') for B' >= B
+        sequences (its first B columns are X's) or None. Returns S (T+1, H, B), the states of
+        every step (a tuple (S,), or (S, C) for the LSTM) and the cache."""
         W_ih, W_hh, bias, b_hn = weights
+        m = None if mask is None else np.ascontiguousarray(mask[:, : X.shape[2]])
         if self.kind == "LSTM":
-            S, c_n, cache = loops.lstm_forward(X, W_ih, W_hh, bias, *init, reverse, work, shared)
-            return S, (loops.final(S, reverse), c_n), cache
+            S, _, cache = loops.lstm_forward(X, W_ih, W_hh, bias, *init, reverse, work, shared, m)
+            return S, (S, cache["C"]), cache
         if self.kind == "GRU":
-            S, cache = loops.gru_forward(X, W_ih, W_hh, bias, b_hn, *init, reverse, work, shared)
+            S, cache = loops.gru_forward(
+                X, W_ih, W_hh, bias, b_hn, *init, reverse, work, shared, m
+            )
         else:
             S, cache = loops.rnn_forward(
-                X, W_ih, W_hh, bias, *init, reverse, work, self.nonlinearity, shared
+                X, W_ih, W_hh, bias, *init, reverse, work, self.nonlinearity, shared, m
             )
-        return S, (loops.final(S, reverse),), cache
-
-    def _direction(self, plan, k, d, X, init):
-        """Direction d of layer k over X (T, I, B) from init (tuple of (H, B)), both in the
-        plan's batch order. Returns its outputs (T, H, B), final states and cache."""
-        run = functools.partial(self._run, self._weights(k, self._suffixes()[d]), d == 1)
-        if plan is None:
-            S, finals, cache = run(X, init, self._buffer((k, d)))
-            return loops.outputs(S, d == 1), finals, cache
-        return plan.forward(run, X, init, d == 1, self._arena((k, d)))
+        return S, (S,), cache
 
     def forward(self, x, state=None, lengths=None):
         """x: (T, B, I) or (B, T, I) if batch_first; state: h (L*D, B, H), for LSTM (h, c); None
@@ -216,13 +262,14 @@ class Recurrent:
         x = self._check_x(x)
         T, B, _ = x.shape
         plan = packing.plan(lengths, T, B)  # None: every sequence has all T steps
-        H, D = self.hidden_size, self.num_directions
         state0 = self._check_state(state, B)
+        between, recurrent = self._masks(T, B)  # None where nothing is dropped
+        if plan is not None:
+            return self._forward_packed(x, state0, plan, between, recurrent)
+        H, D = self.hidden_size, self.num_directions
         finals = [np.empty(self._state_shape(B), self.dtype) for _ in state0]
         out = np.empty((B, T, D * H) if self.batch_first else (T, B, D * H), self.dtype)
         X, layers = x.transpose(0, 2, 1), []  # (T, I, B): per step, features first
-        sort, unsort = (plan.sorted, plan.unsorted) if plan else (_same, _same)
-        X = sort(X)
         for k in range(self.num_layers):
             last = k == self.num_layers - 1
             # the next layer's input (T, D*H, B): this layer's outputs (with one direction, the
@@ -230,13 +277,13 @@ class Recurrent:
             Y = None if last or D == 1 else self._buffer((k, "out"))("Y", (T, D * H, B))
             dirs = []
             for d in range(D):
-                j = k * D + d
-                init = tuple(sort(s[j].T) for s in state0)
-                S_out, final, cache = self._direction(plan, k, d, X, init)  # (T, H, B)
-                for f_all, f in zip(finals, final, strict=True):
-                    f_all[j] = unsort(f).T
+                reverse, j = d == 1, k * D + d
+                run = self._runner(k, d, recurrent[j])
+                S, states, cache = run(X, tuple(s[j].T for s in state0), self._buffer((k, d)))
+                for f_all, s in zip(finals, states, strict=True):
+                    f_all[j] = loops.final(s, reverse).T
+                S_out = loops.outputs(S, reverse)  # (T, H, B)
                 if last:
-                    S_out = unsort(S_out)
                     np.copyto(
                         out[:, :, d * H : (d + 1) * H],
                         S_out.transpose(2, 0, 1) if self.batch_first else S_out.transpose(0, 2, 1),
@@ -247,33 +294,65 @@ class Recurrent:
                     np.copyto(Y[:, d * H : (d + 1) * H], S_out)
                 dirs.append(cache)
             layers.append(dirs)
-            X = Y
-        self._cache = (layers, B, T, plan)
+            if not last and between[k] is not None:  # the next layer's input: mask * outputs
+                X = np.multiply(Y, between[k], out=self._buffer((k, "out"))("Yd", Y.shape))
+            else:
+                X = Y
+        self._cache = (layers, B, T, None, between)
+        return out, self._pack(tuple(finals))
+
+    def _runner(self, k, d, mask=None):
+        """``_run`` for direction d of layer k with recurrent dropout's mask (H, B) or None:
+        run(X, init, work, shared=None)."""
+        return functools.partial(self._run, self._weights(k, self._suffixes()[d]), d == 1, mask)
+
+    def _forward_packed(self, x, state0, plan, between, recurrent):
+        """``forward`` with lengths: the batch in length order, each direction run segment by
+        segment (``bptt.nn.packing``); each layer's outputs in rows (T, B, D*H), zero at the
+        padded steps, which the next layer reads as (T, D*H, B). Dropout's masks (from
+        ``_masks``) are put in the same order, ``between``'s as rows."""
+        T, B, _ = x.shape
+        H, D = self.hidden_size, self.num_directions
+        finals = [np.empty(self._state_shape(B), self.dtype) for _ in state0]
+        x = plan.sorted(x, 1)  # (T, B, I), a copy
+        x[plan.padded] = 0  # what the caller padded with is never read (segments' extra columns)
+        X, layers = x.transpose(0, 2, 1), []  # (T, I, B)
+        recurrent = [None if m is None else plan.sorted(m) for m in recurrent]  # (H, B)
+        between = [None if m is None else plan.sorted(m.transpose(0, 2, 1), 1) for m in between]
+        for k in range(self.num_layers):
+            Y = self._buffer((k, "rows"))("Y", (T, B, D * H))
+            dirs = []
+            for d in range(D):
+                j = k * D + d
+                init = tuple(plan.sorted(s[j], 0).T for s in state0)  # (H, B) each
+                rows = Y[:, :, d * H : (d + 1) * H]
+                final, cache = plan.forward(
+                    self._runner(k, d, recurrent[j]), X, init, d == 1, self._arena((k, d)), rows
+                )
+                for f_all, f in zip(finals, final, strict=True):
+                    f_all[j] = plan.unsorted(f.T, 0)
+                dirs.append(cache)
+            Y[plan.padded] = 0
+            layers.append(dirs)
+            if k < self.num_layers - 1 and between[k] is not None:  # mask * outputs, as rows
+                X = np.multiply(Y, between[k], out=self._buffer((k, "rows"))("Yd", Y.shape))
+                X = X.transpose(0, 2, 1)
+            else:
+                X = Y.transpose(0, 2, 1)
+        self._cache = (layers, B, T, plan, between)
+        if self.batch_first:  # rows gathered into the caller's order: a new array
+            out = np.take(Y.transpose(1, 0, 2), plan.inverse, axis=0)
+        else:
+            out = plan.unsorted(Y, 1)
         return out, self._pack(tuple(finals))
 
     # ------------------------------------------------------------------ backward
 
-    def _direction_backward(self, plan, k, d, dY, dfinal, cache):
-        """Backward of ``_direction``: dY (T, H, B), dfinal a tuple of (H, B). Returns the pieces
-        of dx (see ``bptt.nn.loops``), the gradients of (W_ih, W_hh, b_ih, b_hh) and dL/d the
-        initial states (a tuple of (H, B))."""
-        W_hhT = self.params[f"weight_hh_l{k}{self._suffixes()[d]}"].T  # BLAS reads it as is
-        if plan is not None:
-            steps = functools.partial(self._steps_backward, W_hhT)
-            return plan.backward(self.kind, steps, dY, dfinal, cache, self._arena((k, d)))
-        work = self._buffer((k, d))
-        if self.kind == "LSTM":
-            pieces, g, dh0, dc0 = loops.lstm_backward(dY, *dfinal, cache, W_hhT, work)
-            return pieces, g, (dh0, dc0)
-        back = loops.gru_backward if self.kind == "GRU" else loops.rnn_backward
-        pieces, g, dh0 = back(dY, *dfinal, cache, W_hhT, work)
-        return pieces, g, (dh0,)
-
-    def _steps_backward(self, W_hhT, dY, dfinal, cache, work):
+    def _steps_backward(self, W_hhT, dY, dfinal, cache, work, dc_ends=None):
         """The backward time loop of this kind: per-step gate gradients (T, R, B) and dL/d the
-        initial states (a tuple of (H, B))."""
+        initial states (a tuple of (H, B)); dc_ends as ``loops.lstm_backward_steps``."""
         if self.kind == "LSTM":
-            dA, dh0, dc0 = loops.lstm_backward_steps(dY, *dfinal, cache, W_hhT, work)
+            dA, dh0, dc0 = loops.lstm_backward_steps(dY, *dfinal, cache, W_hhT, work, dc_ends)
             return dA, (dh0, dc0)
         steps = loops.gru_backward_steps if self.kind == "GRU" else loops.rnn_backward_steps
         dG, dh0 = steps(dY, *dfinal, cache, W_hhT, work)
@@ -289,67 +368,108 @@ class Recurrent:
                 "backward: call forward first (each forward can be differentiated once, "
                 "and there is none pending)"
             )
-        layers, B, T, plan = self._cache
+        layers, B, T, plan, between = self._cache
         H, D = self.hidden_size, self.num_directions
         out_shape = (B, T, D * H) if self.batch_first else (T, B, D * H)
         dout = as_array("dout", dout, self.dtype, ndim=3, what="(the shape of the last output)")
         check_shape("dout", dout, out_shape)
         dfinal = self._check_state(dstate, B, name="dstate")
+        if plan is not None:
+            return self._backward_packed(dout, dfinal, plan)
         dstate0 = [np.empty(self._state_shape(B), self.dtype) for _ in dfinal]
-        sort, unsort = (plan.sorted, plan.unsorted) if plan else (_same, _same)
         # (T, D*H, B): per step a contiguous (features, batch) block
         dY = np.ascontiguousarray(
-            sort(dout.transpose(1, 2, 0) if self.batch_first else dout.transpose(0, 2, 1))
+            dout.transpose(1, 2, 0) if self.batch_first else dout.transpose(0, 2, 1)
         )
+        grads = {}
+        for k in reversed(range(self.num_layers)):
+            dirs = layers[k]
+            dX = None
+            for d, sfx in enumerate(self._suffixes()):
+                work, cache, j = self._buffer((k, d)), dirs[d], k * D + d
+                W_ih, W_hh = (
+                    self.params[f"weight_ih_l{k}{sfx}"],
+                    self.params[f"weight_hh_l{k}{sfx}"],
+                )
+                W_hhT = W_hh.T       # a transposed view: BLAS reads it as is, no copy
+                dY_d, dh_n = dY[:, d * H : (d + 1) * H], dfinal[0][j].T
+                if self.kind == "LSTM":
+                    pieces, g, dh0, dc0 = loops.lstm_backward(
+                        dY_d, dh_n, dfinal[1][j].T, cache, W_hhT, work
+                    )
+                    dstate0[1][j] = dc0.T
+                elif self.kind == "GRU":
+                    pieces, g, dh0 = loops.gru_backward(dY_d, dh_n, cache, W_hhT, work)
+                else:
+                    pieces, g, dh0 = loops.rnn_backward(dY_d, dh_n, cache, W_hhT, work)
+                dstate0[0][j] = dh0.T
+                self._store_grads(grads, k, sfx, g)
+                for rows, G in pieces:
+                    if k == 0:  # (T*B, I): the layout of x
+                        part = G.T @ W_ih[rows]
+                    else:  # (D*H, T*B): the layout of the layer below's outputs
+                        part = W_ih[rows].T @ G
+                    dX = part if dX is None else np.add(dX, part, out=dX)
+            if k > 0:  # the gradient of layer k-1's outputs, through dropout's mask
+                dY = np.ascontiguousarray(dX.reshape(-1, T, B).transpose(1, 0, 2))
+                dY = drop.apply(dY, between[k - 1], dY)
+        self.grads = {name: grads[name] for name in self.params}
+        self._cache = None  # backward reused the forward's buffers for the gradients
+        dx = dX.reshape(T, B, -1)
+        dx = dx.transpose(1, 0, 2) if self.batch_first else dx
+        return dx, self._pack(tuple(dstate0))
+
+    def _store_grads(self, grads, k, sfx, g):
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        for name, value in zip(names[: 4 if self.bias else 2], g, strict=False):
+            grads[f"{name}_l{k}{sfx}"] = value
+
+    def _backward_packed(self, dout, dfinal, plan):
+        """``backward`` after a forward with lengths: gradients in rows (T, B, F), sorted,
+        zero at the padded steps; each direction segment by segment (``bptt.nn.packing``)."""
+        layers, B, T, _, between = self._cache
+        H, D = self.hidden_size, self.num_directions
+        dstate0 = [np.empty(self._state_shape(B), self.dtype) for _ in dfinal]
+        dY = plan.sorted(dout.transpose(1, 0, 2) if self.batch_first else dout, 1)  # a copy
+        dY[plan.padded] = 0  # padded steps are not outputs
         grads = {}
         for k in reversed(range(self.num_layers)):
             dX = None
             for d, sfx in enumerate(self._suffixes()):
                 j = k * D + d
-                pieces, g, d0 = self._direction_backward(
-                    plan,
-                    k,
-                    d,
-                    dY[:, d * H : (d + 1) * H],
-                    tuple(sort(s[j].T) for s in dfinal),
+                W_hhT = self.params[f"weight_hh_l{k}{sfx}"].T
+                pieces, g, d0 = plan.backward(
+                    self.kind,
+                    functools.partial(self._steps_backward, W_hhT),
+                    dY[:, :, d * H : (d + 1) * H],
+                    tuple(plan.sorted(s[j], 0).T for s in dfinal),
                     layers[k][d],
+                    d == 1,
+                    self._arena((k, d)),
                 )
                 for s_all, s in zip(dstate0, d0, strict=True):
-                    s_all[j] = unsort(s).T
-                names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-                for name, value in zip(names[: 4 if self.bias else 2], g, strict=False):
-                    grads[f"{name}_l{k}{sfx}"] = value
+                    s_all[j] = plan.unsorted(s.T, 0)
+                self._store_grads(grads, k, sfx, g)
                 W_ih = self.params[f"weight_ih_l{k}{sfx}"]
-                for rows, G in pieces:
-                    if k == 0:  # (steps, I): the layout of x
-                        part = G.T @ W_ih[rows]
-                    else:  # (D*H, steps): the layout of the layer below's outputs
-                        part = W_ih[rows].T @ G
+                for rows, G in pieces:  # packed steps (N, in) -> rows (T, B, in)
+                    part = plan.unpack(G.T @ W_ih[rows], d == 1)
                     dX = part if dX is None else np.add(dX, part, out=dX)
-            if k > 0 and plan is None:
-                dY = np.ascontiguousarray(dX.reshape(-1, T, B).transpose(1, 0, 2))
-            elif k > 0:
-                dY = plan.unpack_cols(dX)
+            dY = dX if k == 0 else drop.apply(dX, between[k - 1], dX)  # through dropout's mask
         self.grads = {name: grads[name] for name in self.params}
-        self._cache = None  # backward reused the forward's buffers for the gradients
-        if plan is None:
-            dx = dX.reshape(T, B, -1)
-        else:
-            dx = plan.unpack_rows(dX)[:, plan.inverse]  # (T, B, I) in the caller's order
+        self._cache = None
+        dx = plan.unsorted(dX, 1)  # (T, B, I) in the caller's order
         dx = dx.transpose(1, 0, 2) if self.batch_first else dx
         return dx, self._pack(tuple(dstate0))
 
     def __repr__(self):
         extra = f", nonlinearity={self.nonlinearity!r}" if self.kind == "RNN" else ""
+        for name in ("dropout", "recurrent_dropout"):  # shown when set, as torch shows dropout
+            extra += f", {name}={getattr(self, name)}" if getattr(self, name) else ""
         return (
             f"{self.kind}({self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
             f"bias={self.bias}, batch_first={self.batch_first}, "
             f"bidirectional={self.bidirectional}, dtype={self.dtype.name}{extra})"
         )
-
-
-def _same(a):
-    return a
 
 
 class RNN(Recurrent):
@@ -368,12 +488,16 @@ class RNN(Recurrent):
         bidirectional: bool = False,
         dtype=np.float32,
         seed: int | None = None,
+        *,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
     ):
         if nonlinearity not in rnn_cell.NONLINEARITIES:
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, seed
+            input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, seed,
+            dropout=dropout, recurrent_dropout=recurrent_dropout,
         )
 
 

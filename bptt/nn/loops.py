@@ -6,9 +6,10 @@ Layout. Inside the engine every array is features first, then batch (the course'
 Per-step buffers are time-major with contiguous blocks, so the recurrent product is
 ``W @ block`` (the faster GEMM form here) and the element-wise work of a step runs over
 contiguous memory. A step reads the block ``Z[s] = [x; 1; h]`` (I + 1 + H, B): its input, a row
-of ones (for the bias) and the state it starts from. The big GEMMs over all steps use
-feature-major matrices (features, T*B): the blocks the steps read, and the gate gradients, each
-transposed once after the backward loop.
+of ones (for the bias) and what the recurrent product reads of the state it starts from (the
+state itself, or with recurrent dropout the masked state m ⊙ h, below). The big GEMMs over all
+steps use feature-major matrices (features, T*B): the blocks the steps read, and the gate
+gradients, each transposed once after the backward loop.
 
 Forward. RNN and LSTM (and the GRU's r and z gates) add the input and recurrent projections
 before any nonlinearity, so with a batch of 8 or more a step is one GEMM of the joined weights
@@ -22,11 +23,30 @@ The gradient of the input goes back in pieces, pairs (rows, G) with dx = sum of
 ``W_ih[rows].T @ G``: one for RNN and LSTM, two for the GRU, whose input-side gate gradients
 are not one block (dgi_r, dgi_z equal dgh_r, dgh_z; dgi_n is its own).
 
-States live in S = Z[:, I+1:] (T + 1, H, B). Forward in time S[0] is the initial state and
-S[t + 1] the state after x[t]; in reverse (the second direction of a bidirectional layer) S[T]
-is the initial state and S[t] the state after x[t]. The loops keep no state: what backward needs
-goes out in a cache dict. Scratch buffers come from ``work(name, shape)``, reused across calls
-of the same shape; nothing handed to a user lives in them.
+States live in S (T + 1, H, B). Forward in time S[0] is the initial state and S[t + 1] the
+state after x[t]; in reverse (the second direction of a bidirectional layer) S[T] is the initial
+state and S[t] the state after x[t]. Without recurrent dropout S is the h rows of Z,
+S = Z[:, I+1:], so a step writes its state straight into the block the next step reads.
+
+Recurrent dropout (``mask`` m (H, B), one per sequence and unit, the same at every step; see
+``bptt.nn.dropout``) changes only what the recurrent product reads: W_hh h becomes W_hh (m ⊙ h)
+in every gate (for the GRU also inside r * (W_hn (m ⊙ h) + b_hn)), while the state carried on,
+the outputs and the GRU's z * h use h itself. Then S is a buffer of its own and after each step
+``recurrent_inputs``' feed writes m ⊙ S[s] into the h rows of Z[s]; the joined GEMM, the blocks
+of the weight gradients (dW_hh = sum over steps of dG (m ⊙ h)^T) and the GRU's W_hn product all
+read Z, so they take the mask with no other change. Backward, the gradient that the recurrent
+product sends to the previous state is m ⊙ (W_hh^T dG) (``through_mask``). Without a mask the
+feed and the backward's multiply do nothing, and nothing else differs.
+
+The loops keep no state: what backward needs goes out in a cache dict. Scratch buffers come
+from ``work(name, shape)``, reused across calls of the same shape; nothing handed to a user
+lives in them.
+
+Variable lengths (``bptt.nn.packing``): the batch is sorted by length and cut into segments of
+steps that run the same number of sequences; each segment is one call of these loops (T, B the
+segment's steps and width), its buffers consecutive pieces of one ``packing.Arena`` per name,
+the weight matrices (W, Wi*, Wn) built by the first segment and shared (``built``). Backward
+runs ``*_backward_steps`` per segment and ``gradients`` once over all segments' columns.
 
 Scratch buffers and what each holds in which phase. Correctness depends on this order: a buffer
 is overwritten only after its last reader (G' is 5 for the LSTM, 4 for the GRU, 1 for the RNN).
@@ -35,7 +55,11 @@ is overwritten only after its last reader (G' is 5 for the LSTM, 4 for the GRU, 
 buffer     shape              forward                      backward
 =========  =================  ===========================  ====================================
 Z          (T+1, I+1+H, B)    blocks [x; 1; h]; S is its   read by the factors (RNN, GRU) and
-                              h rows (the outputs)         copied feature-major into Zf
+                              h rows (the outputs), or     copied feature-major into Zf
+                              with recurrent dropout they
+                              hold m ⊙ S
+S          (T+1, H, B)        recurrent dropout only: the  read by the factors (RNN, GRU)
+                              states (the outputs)
 W          (GH, I+1+H)        joined weights, B >= 8       -
 P          (T, 1, GH, B)      input projections, B < 8     -
 Wi, Xf,    (GH, I+1), (I,     ``project``'s scratch        -
@@ -53,6 +77,15 @@ direct                                                     z * dh term, per step
 M          (GH or 4H, T*B)    -                            gate gradients feature-major, for
                                                            the weight GEMMs and dx (LSTM: in A)
 Zf         (I+1+H, T*B)       -                            the blocks feature-major
+---------  -----------------  ---------------------------  ------------------------------------
+packing.py (variable lengths; N = the columns of all segments, w the segment's width)
+---------  -----------------  ---------------------------  ------------------------------------
+(each of   per segment        as above, one piece per      as above, one piece per segment
+the above)                    segment (``packing.Arena``)
+d0, d1     (H, w)             -                            a segment's dL/d its final h (and
+                                                           c), zero in its extra columns
+M, Zf      (R, N), (K, N)     -                            all segments' gate gradients and
+                                                           blocks feature-major (R = GH or 4H)
 =========  =================  ===========================  ====================================
 """
 
@@ -90,8 +123,8 @@ def final(S: np.ndarray, reverse: bool) -> np.ndarray:
 
 def stack_inputs(X: np.ndarray, H: int, reverse: bool, work) -> np.ndarray:
     """Z (T+1, I+1+H, B) from X (T, I, B): the block each step reads is [x[t]; 1; state]. The
-    states S = Z[:, I+1:] are left for the loop to write; the x and ones rows of the one block no
-    step reads (the final state's) are never used."""
+    h rows Z[:, I+1:] are left for ``recurrent_inputs`` and the loop to write; the x and ones
+    rows of the one block no step reads (the final state's) are never used."""
     T, I, B = X.shape
     Z = work("Z", (T + 1, I + 1 + H, B))
     read = previous(Z, reverse)  # the T blocks the steps read, in time order
@@ -101,8 +134,37 @@ def stack_inputs(X: np.ndarray, H: int, reverse: bool, work) -> np.ndarray:
 
 
 def states(Z: np.ndarray, H: int) -> np.ndarray:
-    """(T+1, H, B) view of the states in Z."""
+    """(T+1, H, B) view of the h rows of Z: what enters the recurrent product (the states
+    themselves without recurrent dropout)."""
     return Z[:, Z.shape[1] - H :]
+
+
+def _nothing(*_) -> None:
+    """The feed and the backward multiply of a layer without recurrent dropout."""
+
+
+def recurrent_inputs(Z: np.ndarray, h0: np.ndarray, mask, reverse: bool, work) -> tuple:
+    """The states S (T+1, H, B), holding the initial state h0 (H, B), and ``feed(s)``, which
+    writes what enters the recurrent product from S[s] into the h rows of Z[s] (done here for
+    h0; the loop calls it after each step).
+
+    Without a mask (None) those rows are the states: S is a view of them and feed does nothing.
+    With recurrent dropout's mask m (H, B), S is a buffer of its own and feed writes m ⊙ S[s].
+    """
+    R = states(Z, h0.shape[0])
+    S = R if mask is None else work("S", R.shape)
+    initial(S, reverse)[...] = h0
+    if mask is None:
+        return S, _nothing
+    feed = lambda s: np.multiply(S[s], mask, out=R[s])  # noqa: E731
+    feed(Z.shape[0] - 1 if reverse else 0)
+    return S, feed
+
+
+def through_mask(mask):
+    """``back(dh)``: dh <- m ⊙ dh in place, the gradient of the recurrent product's input taken
+    back to the state (with recurrent dropout's mask m); does nothing without a mask."""
+    return _nothing if mask is None else (lambda dh: np.multiply(dh, mask, out=dh))
 
 
 def copy_scaled(src: np.ndarray, dst: np.ndarray, scale=None) -> None:
@@ -195,10 +257,10 @@ def preactivations(W_ih, W_hh, bias, Z, reverse, work, scale=None, shared=None):
         return (lambda t, p, out: np.dot(W, Z[p], out)), scale is not None
     P = work("P", (Z.shape[0] - 1, 1, GH, B))
     project(W_ih, bias, Z, reverse, work, P)
-    S = states(Z, H)
+    R = states(Z, H)  # what enters the recurrent product
 
     def step(t, p, out):
-        np.dot(W_hh, S[p], out)
+        np.dot(W_hh, R[p], out)
         np.add(out, P[t, 0], out)
 
     return step, False
@@ -271,19 +333,20 @@ def feature_major(dG: np.ndarray, out: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------- RNN
 
 
-def rnn_forward(X, W_ih, W_hh, bias, h0, reverse, work, nonlinearity="tanh", shared=None):
-    """X: (T, I, B); bias: b_ih + b_hh or None; h0: (H, B); ``shared`` as in ``built``.
-    Returns S (T+1, H, B) and the cache."""
+def rnn_forward(X, W_ih, W_hh, bias, h0, reverse, work, nonlinearity="tanh", shared=None,
+                mask=None):
+    """X: (T, I, B); bias: b_ih + b_hh or None; h0: (H, B); ``shared`` as in ``built``; mask:
+    recurrent dropout's (H, B) or None. Returns S (T+1, H, B) and the cache."""
     T, H = X.shape[0], W_hh.shape[1]
     Z = stack_inputs(X, H, reverse, work)
-    S = states(Z, H)
+    S, feed = recurrent_inputs(Z, h0, mask, reverse, work)
     pre, _ = preactivations(W_ih, W_hh, bias, Z, reverse, work, shared=shared)
-    initial(S, reverse)[...] = h0
     for t, p, c in steps(T, reverse):
         h = S[c]
         pre(t, p, h)
         rnn.forward(h, h, nonlinearity)
-    return S, {"Z": Z, "reverse": reverse, "nonlinearity": nonlinearity}
+        feed(c)
+    return S, {"Z": Z, "S": S, "mask": mask, "reverse": reverse, "nonlinearity": nonlinearity}
 
 
 def rnn_backward(dY, dh_final, cache, W_hhT, work):
@@ -300,47 +363,53 @@ def rnn_backward(dY, dh_final, cache, W_hhT, work):
 
 def rnn_backward_steps(dY, dh_final, cache, W_hhT, work):
     """The time loop of ``rnn_backward``: dL/da per step, dG (T, 1, H, B), and dL/dh0 (H, B)."""
-    Z, reverse = cache["Z"], cache["reverse"]
+    S, reverse = cache["S"], cache["reverse"]
     T, H, B = dY.shape
     F = work("F", (T, 1, H, B))
-    rnn.backward_factor(outputs(states(Z, H), reverse), cache["nonlinearity"], out=F[:, 0])
+    rnn.backward_factor(outputs(S, reverse), cache["nonlinearity"], out=F[:, 0])
     dG = F  # dL/da overwrites the factors step by step
     dh = work("dh", (H, B))
+    back = through_mask(cache["mask"])
     last = None
     for t, _, _ in reversed(steps(T, reverse)):
         if last is None:
             np.add(dY[t], dh_final, dh)  # the last step: dL/dh from above and from the final state
         else:
             np.dot(W_hhT, dG[last, 0], dh)
+            back(dh)
             np.add(dh, dY[t], dh)
         rnn.backward(dh, F[t, 0], dG[t, 0])
         last = t
-    return dG, W_hhT @ dG[last, 0]
+    dh0 = W_hhT @ dG[last, 0]
+    back(dh0)
+    return dG, dh0
 
 
 # ---------------------------------------------------------------------------------------- LSTM
 
 
-def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work, shared=None):
-    """X: (T, I, B); bias: b_ih + b_hh or None; h0, c0: (H, B); ``shared`` as in ``built``.
+def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work, shared=None, mask=None):
+    """X: (T, I, B); bias: b_ih + b_hh or None; h0, c0: (H, B); ``shared`` as in ``built``;
+    mask: recurrent dropout's (H, B) or None.
 
     Returns S (T+1, H, B), the final cell state (H, B) (a view: copy it) and the cache.
     """
     (T, _, B), H = X.shape, W_hh.shape[1]
     Z = stack_inputs(X, H, reverse, work)
-    S = states(Z, H)
+    S, feed = recurrent_inputs(Z, h0, mask, reverse, work)
     scale = lstm.COLUMNS[W_hh.dtype][0]  # σ's ½, folded into the joined weights
     A = work("A", (T, 4, H, B))  # pre-activations, then the gate activations
     pre, prescaled = preactivations(W_ih, W_hh, bias, Z, reverse, work, scale, shared)
     F = work("F", (T, 5, H, B))  # tanh(c) in F[:, 4], then the derivative factors
     C = work("C", (T + 1, H, B))
-    initial(S, reverse)[...] = h0
     initial(C, reverse)[...] = c0
     for t, p, c in steps(T, reverse):
         a = A[t]
         pre(t, p, a.reshape(4 * H, B))
         lstm.forward(a, C[p], C[c], F[t, 4], S[c], prescaled)
-    return S, final(C, reverse), {"Z": Z, "A": A, "F": F, "C": C, "reverse": reverse}
+        feed(c)
+    cache = {"Z": Z, "A": A, "F": F, "C": C, "mask": mask, "reverse": reverse}
+    return S, final(C, reverse), cache
 
 
 def lstm_backward(dY, dh_final, dc_final, cache, W_hhT, work):
@@ -352,9 +421,11 @@ def lstm_backward(dY, dh_final, dc_final, cache, W_hhT, work):
     return *gradients("LSTM", M, blocks_read(cache["Z"], cache["reverse"], work), H), dh0, dc0
 
 
-def lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work):
+def lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, dc_ends=None):
     """The time loop of ``lstm_backward``: dL/da per step, dA (T, 4, H, B) (a view of the
-    cache's F), dL/dh0 and dL/dc0 (H, B)."""
+    cache's F), dL/dh0 and dL/dc0 (H, B). dc_ends: None, or {t: (columns, (H, m) array)}, the
+    gradients of final cell states reached at step t, added to dL/dc there (sequences of a
+    packed batch that end inside a segment, ``bptt.nn.packing``)."""
     A, F, C, reverse = cache["A"], cache["F"], cache["C"], cache["reverse"]
     T, H, B = dY.shape
     lstm.backward_factors(A, previous(C, reverse), F[:, 4], out=F)  # (T, 5, H, B)
@@ -362,25 +433,31 @@ def lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work):
     dh = work("dh", (H, B))
     dc = work("dc", (H, B))
     dc[...] = dc_final
+    back = through_mask(cache["mask"])
     last = None
     for t, _, _ in reversed(steps(T, reverse)):
         if last is None:
             np.add(dY[t], dh_final, dh)  # the last step: dL/dh from above and from the final state
         else:
             np.dot(W_hhT, dA[last].reshape(4 * H, B), dh)
+            back(dh)
             np.add(dh, dY[t], dh)
+        if dc_ends and t in dc_ends:
+            dc[:, dc_ends[t][0]] += dc_ends[t][1]
         lstm.backward(dh, dc, F[t], A[t, 1], dA[t])
         last = t
-    return dA, W_hhT @ dA[last].reshape(4 * H, B), dc.copy()
+    dh0 = W_hhT @ dA[last].reshape(4 * H, B)
+    back(dh0)
+    return dA, dh0, dc.copy()
 
 
 # ----------------------------------------------------------------------------------------- GRU
 
 
-def gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work, shared=None):
+def gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work, shared=None, mask=None):
     """X: (T, I, B); bias: b_ih plus the r, z parts of b_hh, or None; b_hn: (H,) the n part of
-    b_hh, which r multiplies, or None; h0: (H, B); ``shared`` as in ``built``. Returns
-    S (T+1, H, B) and the cache.
+    b_hh, which r multiplies, or None; h0: (H, B); ``shared`` as in ``built``; mask: recurrent
+    dropout's (H, B) or None. Returns S (T+1, H, B) and the cache.
 
     The r and z gates add their input and hidden sides like an LSTM's, so they take
     ``preactivations`` (σ's ½ folded into the joined weights); the n gate's input side is
@@ -389,7 +466,7 @@ def gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work, shared=None):
     """
     (T, I, B), H = X.shape, W_hh.shape[1]
     Z = stack_inputs(X, H, reverse, work)
-    S = states(Z, H)
+    S, feed = recurrent_inputs(Z, h0, mask, reverse, work)
     A = work("A", (T, 3, H, B))  # pre-activations, then the gate activations r, z, n
     b_rz, b_in = (None, None) if bias is None else (bias[: 2 * H], bias[2 * H :])
     rz, prescaled = preactivations(
@@ -398,13 +475,13 @@ def gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work, shared=None):
     project(W_ih[2 * H :], b_in, Z, reverse, work, A[:, 2:], "n", shared)
     W_n = built(shared, "Wn", lambda: hidden_n_weights(W_hh[2 * H :], b_hn, work("Wn", (H, 1 + H))))
     GH_n = work("GHn", (T, H, B))  # W_hn h + b_hn, kept for the backward
-    initial(S, reverse)[...] = h0
     for t, p, c in steps(T, reverse):
         a = A[t]
         rz(t, p, a[:2].reshape(2 * H, B))
         np.dot(W_n, Z[p, I:], GH_n[t])
         gru.forward(a, GH_n[t], S[p], S[c], prescaled)
-    return S, {"Z": Z, "A": A, "GHn": GH_n, "reverse": reverse}
+        feed(c)
+    return S, {"Z": Z, "S": S, "A": A, "GHn": GH_n, "mask": mask, "reverse": reverse}
 
 
 def hidden_n_weights(W_hn, b_hn, out) -> np.ndarray:
@@ -426,23 +503,26 @@ def gru_backward(dY, dh_final, cache, W_hhT, work):
 def gru_backward_steps(dY, dh_final, cache, W_hhT, work):
     """The time loop of ``gru_backward``: per step D (T, 4, H, B) = [dgh_r, dgh_z, dgh_n,
     dgi_n], and dL/dh0 (H, B)."""
-    Z, A, GH_n, reverse = cache["Z"], cache["A"], cache["GHn"], cache["reverse"]
+    S, A, GH_n, reverse = cache["S"], cache["A"], cache["GHn"], cache["reverse"]
     T, H, B = dY.shape
     F = work("F", (T, 4, H, B))
-    gru.backward_factors(A, GH_n, previous(states(Z, H), reverse), out=F)
+    gru.backward_factors(A, GH_n, previous(S, reverse), out=F)
     D = F  # [dgh_r, dgh_z, dgh_n, dgi_n] overwrite the factors step by step
     dh = work("dh", (H, B))
     direct = work("direct", (H, B))
+    back = through_mask(cache["mask"])
     last = None
     for t, _, _ in reversed(steps(T, reverse)):
         if last is None:
             np.add(dY[t], dh_final, dh)  # the last step: dL/dh from above and from the final state
         else:
             np.dot(W_hhT, D[last, :3].reshape(3 * H, B), dh)
+            back(dh)
             np.add(dh, direct, dh)
             np.add(dh, dY[t], dh)
         gru.backward(dh, F[t], A[t, 1], D[t], direct)
         last = t
     dh0 = W_hhT @ D[last, :3].reshape(3 * H, B)
+    back(dh0)
     dh0 += direct
     return D, dh0

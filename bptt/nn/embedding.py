@@ -1,0 +1,116 @@
+"""A lookup table with torch's name, shape and initialisation: ``y = weight[ids]``.
+
+Legend: N any number of leading dimensions (the shape of ``ids``), V num_embeddings,
+E embedding_dim.
+
+    weight  (V, E)      as torch.nn.Embedding.weight, initialised N(0, 1)
+
+Forward keeps the ids; backward scatters the output gradient back to the rows they picked:
+
+    y[n] = weight[ids[n]]          dweight[v] = sum of dy[n] over the n with ids[n] = v
+
+Ids have no gradient, so ``backward`` returns None.
+"""
+
+import numpy as np
+
+from .._checks import as_array, as_dtype, check_shape, positive_int
+from . import _params
+
+
+def scatter_rows(ids: np.ndarray, dy: np.ndarray, rows: int) -> np.ndarray:
+    """(rows, E) with row v the sum of the rows dy[n] (dy: (N, E)) whose ids[n] (N,) is v.
+
+    One ``np.bincount`` over the flat positions ids[n]*E + e, which sums in float64 and is cast
+    to dy's dtype once. Faster than ``np.add.at(dweight, ids, dy)`` here (2-core Xeon, NumPy
+    2.4, N = 2048, E = 256, V = 65: 3.1 against 4.8 ms in float32, 1.5 against 4.4 ms in
+    float64; V = 10000: 3.9 against 5.1 and 2.4 against 5.5 ms).
+    """
+    E = dy.shape[1]
+    flat = (ids[:, None] * E + np.arange(E)).reshape(-1)                   # (N*E,)
+    total = np.bincount(flat, weights=dy.reshape(-1), minlength=rows * E)  # float64
+    return total.reshape(rows, E).astype(dy.dtype, copy=False)
+
+
+def check_ids(ids, num_embeddings: int) -> np.ndarray:
+    """``ids`` as an integer array with every value in [0, num_embeddings), else TypeError
+    (not integers) or ValueError (out of range) naming the first bad value."""
+    a = np.asarray(ids)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"ids: expected an integer array, got dtype {a.dtype}")
+    bad = (a < 0) | (a >= num_embeddings)
+    if bad.any():
+        raise ValueError(
+            f"ids: expected integers in [0, {num_embeddings}), got {a[bad].flat[0]}"
+        )
+    return a.astype(np.intp, copy=False)
+
+
+class Embedding:
+    """``y = weight[ids]``, as torch.nn.Embedding (no padding_idx, max_norm or sparse).
+
+    Parameters
+    ----------
+    num_embeddings, embedding_dim : int
+        V and E.
+    dtype : float32 (default) or float64
+        The dtype of the weight and of the output.
+    seed : int or None
+        Seed of the initialisation, torch's default: weight ~ N(0, 1).
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, dtype=np.float32,
+                 seed: int | None = None):
+        self.num_embeddings = positive_int("num_embeddings", num_embeddings)
+        self.embedding_dim = positive_int("embedding_dim", embedding_dim)
+        self.dtype = as_dtype(dtype)
+        self.params = {"weight": np.zeros(self._shapes()["weight"], self.dtype)}
+        self.reset_parameters(seed)
+        self.grads: dict[str, np.ndarray] = {}
+        self.zero_grad()
+        self._ids = None
+
+    def _shapes(self) -> dict[str, tuple]:
+        return {"weight": (self.num_embeddings, self.embedding_dim)}
+
+    def reset_parameters(self, seed: int | None = None) -> None:
+        """torch's default: weight ~ N(0, 1), from ``default_rng(seed)``."""
+        w = self.params["weight"]
+        w[...] = np.random.default_rng(seed).standard_normal(w.shape)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of the weight, keyed as torch's state_dict."""
+        return _params.copies(self.params)
+
+    def load_state_dict(self, state: dict) -> None:
+        """Load the weight; checks name and shape first (ValueError), so on error nothing is
+        changed."""
+        _params.load(self.params, self._shapes(), state, self.dtype)
+
+    def zero_grad(self) -> None:
+        """Set the gradient to zeros."""
+        self.grads = _params.zeros_like(self.params)
+
+    def __call__(self, ids):
+        return self.forward(ids)
+
+    def forward(self, ids) -> np.ndarray:
+        """ids: (...) integers in [0, V). Returns y (..., E), a new array."""
+        ids = check_ids(ids, self.num_embeddings)
+        self._ids = ids.copy()  # the caller may reuse its array before backward
+        return np.take(self.params["weight"], ids, axis=0)
+
+    def backward(self, dy) -> None:
+        """dy: (..., E), the loss gradient w.r.t. the last forward's output. Sets
+        ``self.grads``; returns None (ids have no gradient)."""
+        if self._ids is None:
+            raise RuntimeError("backward: call forward first (there is no forward to "
+                               "differentiate)")
+        ids, E = self._ids, self.embedding_dim
+        dy = as_array("dy", dy, self.dtype, finite=False)
+        check_shape("dy", dy, ids.shape + (E,))
+        self.grads = {"weight": scatter_rows(ids.reshape(-1), dy.reshape(-1, E),
+                                             self.num_embeddings)}
+
+    def __repr__(self):
+        return f"Embedding({self.num_embeddings}, {self.embedding_dim}, dtype={self.dtype.name})"
