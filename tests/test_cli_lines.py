@@ -192,6 +192,17 @@ def test_builtin_names_implies_lines_and_its_defaults(tmp_path):
     assert "names" in h.stdout and "tinyshakespeare" in h.stdout and "--builtin" in h.stdout
 
 
+def test_python_config_for_names_takes_the_preset_where_left_at_default(tmp_path):
+    from bptt.text.train import train
+
+    result = train(Config(builtin="names", steps=2, hidden=8, layers=1,
+                          out=str(tmp_path / "run")), progress=False)
+    cfg = load(tmp_path / "run")[1]["config"]
+    assert cfg["lines"] is True and cfg["eval_every"] == PRESETS["names"]["eval_every"]
+    assert (cfg["hidden"], cfg["steps"]) == (8, 2) and result.best[0] == 2
+    assert len(result.sample.split("\n")) == 10
+
+
 def test_a_file_named_like_a_builtin_is_a_file(tmp_path, corpus):
     shutil.copy(corpus, tmp_path / "names")
     r = run_cli("train", "names", *TINY, "--steps", 2, "--out", "run", cwd=tmp_path)
