@@ -95,8 +95,8 @@ def test_sample_count_prime_and_novelty(trained, corpus):
     assert d.returncode == 0 and len(d.stdout.splitlines()) == 10      # default --count
 
 
-def test_sample_novelty_counts_training_lines_not_held_out_ones(tmp_path):
-    """A model that always says "kalo": 0 new if kalo is a training line, 1 of 1 if held out."""
+def test_sample_novelty_of_identical_greedy_samples(tmp_path):
+    """Greedy samples are all the same line: 0 of 3 new if it is a training line, else 3 of 3."""
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(["kalo", "mira", "neto", "sadu"] * 1) + "\n", encoding="utf-8")
     r = run_cli("train", corpus, *TINY, "--steps", 2, "--val-fraction", 0.25, "--out", "run",
