@@ -12,8 +12,8 @@ import shlex
 import sys
 
 from .text.checkpoint import CheckpointError
-from .text.data import CorpusError
-from .text.train import Config, ConfigError, DivergedError, RunError, flag
+from .text.config import PRESETS, Config, ConfigError, DivergedError, RunError, flag
+from .text.data import BUILTINS, CorpusError
 
 USER_ERRORS = (ConfigError, CorpusError, CheckpointError, RunError)
 EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
@@ -37,24 +37,38 @@ def _say(msg: str) -> None:
 TRAIN_HELP = {
     "cell": "recurrent cell", "hidden": "hidden units per layer", "layers": "stacked layers",
     "seq_len": "characters per chunk (truncated BPTT length)",
-    "batch": "parallel streams of text per step", "steps": "total optimizer steps",
+    "batch": "parallel streams of text (with --lines: lines) per step",
+    "steps": "total optimizer steps",
     "lr": "Adam learning rate (constant)", "clip": "max global gradient norm; 0: no clipping",
     "seed": "seed of the initialisation", "dtype": "float dtype of the model",
     "checkpoint_every": "write checkpoint.npz every N steps (and at the end)",
-    "val_fraction": "last fraction of the text held out for validation",
-    "eval_every": "validation loss every N steps",
+    "val_fraction": "fraction held out for validation: the end of the text; with --lines, "
+                    "lines picked by a shuffle seeded by --seed",
+    "eval_every": "validation loss every N steps (and at the last step)",
     "eval_chars": "validate on the first N held-out characters; 0: all of them",
     "log_every": "a metrics.csv row every N steps",
 }
 
 
 def _add_train(sub) -> None:
+    builtins = "\n".join(f"  {name:16} {what}" for name, what in BUILTINS.items())
+    presets = "\n".join(f"  {name}: " + " ".join(f"{flag(k)} {v}" for k, v in preset.items()
+                                                  if k != "lines")
+                        for name, preset in PRESETS.items())
     p = sub.add_parser("train", help="train a character-level language model",
-                       description="Train a character model; writes checkpoint.npz, metrics.csv "
-                                   "and loss.png into --out.")
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Train a character model; writes checkpoint.npz, best.npz, "
+                                   "metrics.csv and loss.png into --out.",
+                       epilog=f"built-in corpora (--builtin NAME):\n{builtins}\n"
+                              f"their own defaults, for the options not given:\n{presets}")
     p.add_argument("corpus", nargs="*", metavar="CORPUS",
-                   help="text files or folders (read recursively); none: the built-in "
-                        "Tiny Shakespeare")
+                   help="text files or folders (read recursively); none: a built-in corpus "
+                        "(--builtin; default Tiny Shakespeare)")
+    p.add_argument("--builtin", metavar="NAME", choices=list(BUILTINS), default=argparse.SUPPRESS,
+                   help=f"train on a built-in corpus: {', '.join(BUILTINS)} (listed below)")
+    p.add_argument("--lines", action="store_true", default=argparse.SUPPRESS,
+                   help="one sample per line (names, words...): each line is read from the "
+                        "zero state and ends with an end symbol; padded batches of lines")
     p.add_argument("--out", metavar="DIR", default=argparse.SUPPRESS,
                    help="run folder (default: runs/<corpus name>)")
     p.add_argument("--resume", action="store_true", default=argparse.SUPPRESS,
@@ -87,8 +101,10 @@ def _train(args: argparse.Namespace) -> int:
              f"in {out}; continue with: bptt train --out {out} --resume")
         return EXIT_SIGNAL.get(result.interrupted, 1)
     val = f"; val loss {result.val[1]:.4f} at step {result.val[0]}" if result.val else ""
+    if result.best:
+        val += f" (best {result.best[1]:.4f} at step {result.best[0]}, in best.npz)"
     _say(f"done: {result.step} steps in {out}{val}")
-    _say("sample:")
+    _say("samples:" if "\n" in result.sample else "sample:")
     _print_text(result.sample)
     _say(f"more with: bptt sample {out}")
     return 0
@@ -99,15 +115,23 @@ def _train(args: argparse.Namespace) -> int:
 def _add_sample(sub) -> None:
     p = sub.add_parser("sample", help="generate text from a trained run",
                        description="Print generated text (only the text) to stdout.")
-    p.add_argument("path", metavar="RUN_DIR|CHECKPOINT", help="a run folder or a checkpoint.npz")
+    p.add_argument("path", metavar="RUN_DIR|CHECKPOINT",
+                   help="a run folder (its best.npz, else checkpoint.npz) or a checkpoint file")
+    p.add_argument("--latest", action="store_true",
+                   help="sample from the run folder's latest checkpoint.npz, not best.npz")
+    p.add_argument("--count", type=int, default=None, metavar="N",
+                   help="runs trained with --lines: N samples, one per line (default: 10); on "
+                        "stderr, how many are not training lines")
     p.add_argument("--length", type=int, default=500, metavar="N",
-                   help="characters to generate (default: 500)")
+                   help="characters to generate (with --lines: at most, per sample) "
+                        "(default: 500)")
     p.add_argument("--temperature", type=float, default=1.0, metavar="F",
                    help="softmax temperature; 0: greedy (default: 1.0)")
     p.add_argument("--top-k", type=int, default=None, metavar="K",
                    help="sample among the K most likely characters (default: all)")
     p.add_argument("--prime", default="", metavar="TEXT",
-                   help="text the model reads first; printed before the generated text")
+                   help="text the model reads first; printed before the generated text (with "
+                        "--lines: the start of every sample)")
     p.add_argument("--seed", type=int, default=0, metavar="N",
                    help="seed of the sampling; the same seed gives the same text (default: 0)")
     p.set_defaults(handler=_sample)
@@ -116,8 +140,9 @@ def _add_sample(sub) -> None:
 def _sample(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from .text.lines import END, count_new, sample_lines
     from .text.lm import check_sampling, sample
-    from .text.train import load_model
+    from .text.train import load_run
 
     try:
         check_sampling(args.temperature, args.top_k, args.length)
@@ -125,14 +150,29 @@ def _sample(args: argparse.Namespace) -> int:
         raise UsageError(f"bptt sample: {err}") from None
     if args.seed < 0:
         raise UsageError(f"bptt sample: --seed: expected an integer >= 0, got {args.seed}")
-    model, vocab, _ = load_model(args.path)
-    missing = vocab.missing(args.prime)
+    if args.count is not None and args.count < 1:
+        raise UsageError(f"bptt sample: --count: expected an integer >= 1, got {args.count}")
+    if args.latest and not os.path.isdir(args.path):
+        raise UsageError(f"bptt sample: --latest: expected a run folder, got {args.path}")
+    run = load_run(args.path, latest=args.latest)
+    if args.count is not None and not run.config.lines:
+        raise UsageError(f"bptt sample: --count: for runs trained with --lines; {run.path} reads "
+                         "its corpus as one stream (use --length)")
+    missing = run.vocab.missing(args.prime) or (END if run.config.lines and END in args.prime
+                                                else "")
     if missing:
         chars = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in missing[:5])
         raise UsageError(f"bptt sample: --prime: not in the run's vocabulary: {chars}")
-    text = sample(model, vocab, args.length, args.temperature, args.top_k, args.prime,
-                  np.random.default_rng(args.seed))
-    _print_text(text)
+    rng = np.random.default_rng(args.seed)
+    if not run.config.lines:
+        _print_text(sample(run.model, run.vocab, args.length, args.temperature, args.top_k,
+                           args.prime, rng))
+        return 0
+    count = 10 if args.count is None else args.count
+    samples = sample_lines(run.model, run.vocab, count, args.length, args.temperature,
+                           args.top_k, args.prime, rng)
+    _print_text("\n".join(samples))
+    _say(f"{count_new(samples, run.seen)} of {count} are not in the training lines")
     return 0
 
 

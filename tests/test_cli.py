@@ -83,21 +83,36 @@ def untimed(run):
     return [{k: v for k, v in r.items() if k not in TIMING} for r in rows(run)]
 
 
-def load(run):
-    with np.load(Path(run) / "checkpoint.npz", allow_pickle=False) as z:
+def load(run, name="checkpoint.npz"):
+    with np.load(Path(run) / name, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     return arrays, json.loads(str(arrays.pop("__meta__")))
 
 
 def assert_same_run(a, b):
-    arr_a, meta_a = load(a)
-    arr_b, meta_b = load(b)
-    assert sorted(arr_a) == sorted(arr_b)
-    for k in arr_a:
-        assert arr_a[k].dtype == arr_b[k].dtype and np.array_equal(arr_a[k], arr_b[k]), k
-    for k in ("step", "position", "adam_t", "rng", "loss_sum", "loss_count", "vocab"):
-        assert meta_a[k] == meta_b[k], k
+    for name in ("checkpoint.npz", "best.npz"):
+        arr_a, meta_a = load(a, name)
+        arr_b, meta_b = load(b, name)
+        assert sorted(arr_a) == sorted(arr_b)
+        for k in arr_a:
+            assert arr_a[k].dtype == arr_b[k].dtype and np.array_equal(arr_a[k], arr_b[k]), k
+        for k in ("step", "position", "adam_t", "rng", "loss_sum", "loss_count", "vocab",
+                  "last_val", "best"):
+            assert meta_a[k] == meta_b[k], k
     assert untimed(a) == untimed(b)
+
+
+def assert_best_is_lowest(run):
+    """best.npz holds the step of the lowest validation loss in metrics.csv, and each row's
+    best_step says which step that was so far."""
+    table, low = rows(run), None
+    for r in table:
+        if r["val_loss"] and (low is None or float(r["val_loss"]) < low[1]):
+            low = (int(r["step"]), float(r["val_loss"]))
+        assert r["best_step"] == ("" if low is None else str(low[0])), r
+    _, meta = load(run, "best.npz")
+    assert meta["step"] == low[0] and meta["best"] == [low[0], low[1]]
+    assert meta["last_val"] == [low[0], low[1]]
 
 
 def assert_user_error(r, before, root, *words):
@@ -114,12 +129,14 @@ def assert_user_error(r, before, root, *words):
 
 def test_train_writes_the_run_folder(trained, corpus):
     run, r = trained
-    assert sorted(os.listdir(run)) == ["checkpoint.npz", "loss.png", "metrics.csv"]
+    assert sorted(os.listdir(run)) == ["best.npz", "checkpoint.npz", "loss.png", "metrics.csv"]
     assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = rows(run)
-    assert list(table[0]) == ["step", "train_loss", "val_loss", "chars_per_sec", "elapsed_s"]
+    assert list(table[0]) == ["step", "train_loss", "val_loss", "chars_per_sec", "elapsed_s",
+                              "best_step"]
     assert [int(x["step"]) for x in table] == list(range(5, 61, 5))
     assert [int(x["step"]) for x in table if x["val_loss"]] == [20, 40, 60]
+    assert_best_is_lowest(run)
     losses = [float(x["train_loss"]) for x in table]
     assert losses[-1] < losses[0] and all(float(x["chars_per_sec"]) > 0 for x in table)
     _, meta = load(run)
@@ -149,7 +166,7 @@ def test_sample_same_seed_same_text(trained):
 
 
 def test_resume_is_bitwise_identical_to_one_run(tmp_path, corpus):
-    flags = [*TINY, "--log-every", 7, "--eval-every", 25]   # row 63 straddles the resume point
+    flags = [*TINY, "--log-every", 7, "--eval-every", 20]   # row 63 straddles the resume point
     whole = run_cli("train", corpus, *flags, "--steps", 120, "--out", "whole", cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr
     first = run_cli("train", corpus, *flags, "--steps", 60, "--out", "split", cwd=tmp_path)
@@ -160,6 +177,35 @@ def test_resume_is_bitwise_identical_to_one_run(tmp_path, corpus):
     assert r.returncode == 0, r.stderr
     assert "resuming" in r.stderr
     assert_same_run(tmp_path / "whole", tmp_path / "split")
+
+
+def test_a_run_validates_at_its_end(tmp_path, corpus):
+    """--eval-every 25 with --steps 60: validations at 25, 50 and the end, 60. Resumed to 120,
+    the run equals one that never stopped except for that extra validation row at 60 (and what
+    counts as best)."""
+    flags = [*TINY, "--log-every", 7, "--eval-every", 25]
+    first = run_cli("train", corpus, *flags, "--steps", 60, "--out", "split", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    table = rows(tmp_path / "split")
+    assert [r["step"] for r in table if r["val_loss"]] == ["25", "50", "60"]
+    assert table[-1]["step"] == "60" and f"val loss {float(table[-1]['val_loss']):.4f} at step " \
+        "60" in first.stderr
+    assert_best_is_lowest(tmp_path / "split")
+    r = run_cli("train", "--out", "split", "--resume", "--steps", 120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    whole = run_cli("train", corpus, *flags, "--steps", 120, "--out", "whole", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    arr_a, meta_a = load(tmp_path / "whole")
+    arr_b, meta_b = load(tmp_path / "split")
+    assert sorted(arr_a) == sorted(arr_b) and all(np.array_equal(arr_a[k], arr_b[k]) for k in arr_a)
+    for k in ("step", "position", "adam_t", "rng", "loss_sum", "loss_count", "last_val"):
+        assert meta_a[k] == meta_b[k], k
+    unbest = [[{k: v for k, v in x.items() if k != "best_step"} for x in untimed(d)]
+              for d in (tmp_path / "whole", tmp_path / "split")]
+    extra = [x for x in unbest[1] if x["step"] == "60"]
+    assert len(extra) == 1 and extra[0]["val_loss"]
+    assert unbest[0] == [x for x in unbest[1] if x["step"] != "60"]
+    assert_best_is_lowest(tmp_path / "split")
 
 
 def test_validation_does_not_disturb_training(tmp_path, corpus):
@@ -201,9 +247,9 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_checkpoint(tmp_path, corpu
                                                                  capsys):
     real, calls = bptt_lm.CharLM.loss_and_grads, []
 
-    def flaky(self, x, y, state=None):
+    def flaky(self, x, y, state=None, lengths=None):
         calls.append(1)
-        loss, state = real(self, x, y, state)
+        loss, state = real(self, x, y, state, lengths)
         return (float("nan") if len(calls) == 7 else loss), state
 
     monkeypatch.setattr(bptt_lm.CharLM, "loss_and_grads", flaky)
@@ -242,7 +288,7 @@ def test_out_of_memory_is_one_line(tmp_path, corpus):
 
 
 def test_sample_from_a_diverged_model_is_one_line(trained, monkeypatch, capsys):
-    def diverged(self, x, state=None):
+    def diverged(self, x, state=None, lengths=None):
         raise FloatingPointError("the model's recurrent output is NaN or infinite")
 
     monkeypatch.setattr(bptt_lm.CharLM, "forward", diverged)
@@ -358,13 +404,15 @@ def damage(path, how):
 
 @pytest.mark.parametrize("how", ["truncated", "flipped", "foreign", "pickle", "pickled_array",
                                  "text", "vocab_not_text"])
-def test_bad_checkpoint_for_sample(tmp_path, trained, how):
+@pytest.mark.parametrize("name", ["best.npz", "checkpoint.npz"])
+def test_bad_checkpoint_for_sample(tmp_path, trained, how, name):
     run = tmp_path / "run"
     shutil.copytree(trained[0], run)
-    damage(run / "checkpoint.npz", how)
+    damage(run / name, how)
     before = snapshot(tmp_path)
-    r = run_cli("sample", run, cwd=tmp_path)
-    assert_user_error(r, before, tmp_path, "checkpoint.npz")
+    latest = ["--latest"] if name == "checkpoint.npz" else []    # the default reads best.npz
+    r = run_cli("sample", run, *latest, cwd=tmp_path)
+    assert_user_error(r, before, tmp_path, name)
 
 
 SAMPLE_FLAGS = [(["--temperature", "-1"], "--temperature"), (["--top-k", "0"], "--top-k"),

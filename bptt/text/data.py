@@ -15,24 +15,31 @@ from importlib import resources
 
 import numpy as np
 
-BUILTIN = "tinyshakespeare"
+BUILTIN = "tinyshakespeare"       # the corpus used when none is named
+# The corpora shipped inside the package (bptt/corpus/<name>.txt), picked by name with --builtin.
+BUILTINS = {
+    "tinyshakespeare": "Tiny Shakespeare: 1,115,394 characters of plays (public domain)",
+    "names": "5,163 first names, one per line (US Census 1990, public domain); implies --lines",
+}
 
 
 class CorpusError(ValueError):
     """A corpus that cannot be used: missing, empty, not UTF-8, or too small for the settings."""
 
 
-def builtin_path() -> str:
-    """Path of the corpus shipped inside the package (Tiny Shakespeare, public domain)."""
-    return str(resources.files("bptt") / "corpus" / f"{BUILTIN}.txt")
+def builtin_path(name: str = BUILTIN) -> str:
+    """Path of a corpus shipped inside the package (a key of BUILTINS)."""
+    if name not in BUILTINS:
+        raise CorpusError(f"--builtin: expected one of {', '.join(BUILTINS)}, got {name!r}")
+    return str(resources.files("bptt") / "corpus" / f"{name}.txt")
 
 
-def corpus_name(paths: Sequence[str]) -> str:
-    """A short name for a run folder: the first path's file name without extension, or
-    ``tinyshakespeare`` for the built-in corpus (no paths). ``.`` and ``..`` are named after the
-    folder they stand for (else the run would go to ``runs/.``, or ``runs/..``: the cwd)."""
-    if not paths:
-        return BUILTIN
+def corpus_name(paths: Sequence[str], builtin: str = "") -> str:
+    """A short name for a run folder: the built-in corpus's name, or the first path's file name
+    without extension (``tinyshakespeare`` when there is neither). ``.`` and ``..`` are named
+    after the folder they stand for (else the run would go to ``runs/.``, or ``runs/..``)."""
+    if builtin or not paths:
+        return builtin or BUILTIN
     base = os.path.basename(os.path.abspath(paths[0]))
     return os.path.splitext(base)[0] or "corpus"
 
@@ -60,12 +67,13 @@ def list_files(paths: Sequence[str], skip: str | None = None) -> list[str]:
     return files
 
 
-def read_corpus(paths: Sequence[str], skip: str | None = None) -> str:
-    """The text of all files named by ``paths`` (see ``list_files``; ``skip``: a folder left out),
-    decoded as UTF-8 and joined as they are; no paths means the built-in corpus. Raises
-    CorpusError naming the problem."""
-    files = list_files(paths, skip) if paths else [builtin_path()]
-    parts = []
+def read_texts(paths: Sequence[str], skip: str | None = None,
+               builtin: str = "") -> list[tuple[str, str]]:
+    """(file, text) of every file named by ``paths`` (see ``list_files``; ``skip``: a folder left
+    out), decoded as UTF-8; no paths: the built-in corpus ``builtin`` (default BUILTIN).
+    Raises CorpusError naming the problem, also when all of them are empty."""
+    files = list_files(paths, skip) if paths else [builtin_path(builtin or BUILTIN)]
+    texts = []
     for f in files:
         try:
             with open(f, "rb") as fh:
@@ -73,14 +81,18 @@ def read_corpus(paths: Sequence[str], skip: str | None = None) -> str:
         except OSError as err:
             raise CorpusError(f"corpus {f}: cannot read ({err.strerror or err})") from None
         try:
-            parts.append(raw.decode("utf-8"))
+            texts.append((f, raw.decode("utf-8")))
         except UnicodeDecodeError as err:
             raise CorpusError(f"corpus {f}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset "
                               f"{err.start})") from None
-    text = "".join(parts)
-    if not text:
+    if not any(text for _, text in texts):
         raise CorpusError(f"corpus {', '.join(files)}: empty")
-    return text
+    return texts
+
+
+def read_corpus(paths: Sequence[str], skip: str | None = None, builtin: str = "") -> str:
+    """The text of all files named by ``paths`` joined as they are (see ``read_texts``)."""
+    return "".join(text for _, text in read_texts(paths, skip, builtin))
 
 
 def fingerprint(text: str) -> str:
@@ -187,3 +199,42 @@ def eval_chunks(ids: np.ndarray, batch: int,
     starts = np.arange(batch)[:, None] * stream                    # (B, 1)
     spans = [np.arange(t0, min(t0 + seq_len, stream))[None, :] for t0 in range(0, stream, seq_len)]
     return ((ids[starts + cols].T, ids[starts + cols + 1].T) for cols in spans)
+
+
+class StreamData:
+    """The stream mode's data, in the interface the training loop reads (``LineData`` is the
+    other implementation):
+
+    - ``batch(position, order) -> x, y, lengths``: inputs and targets (T, B) of batch
+      ``position`` of the epoch; ``lengths`` (B,) or None when every row has all T steps;
+    - ``next(position)``: the position after it, 0 when the epoch is over;
+    - ``shuffle(rng)``: the order of a new epoch (None here: streams are read in order);
+    - ``validation()``: the held-out data as (x, y, lengths) batches;
+    - ``carries_state``: whether a batch starts from the state the previous one ended with.
+
+    Here a batch is the next ``seq_len`` characters of each of ``batch`` streams, and the state
+    carries over from batch to batch, in training and in validation.
+    """
+
+    carries_state = True
+
+    def __init__(self, train_ids: np.ndarray, val_ids: np.ndarray, batch: int, seq_len: int,
+                 eval_chars: int = 0):
+        self.batches = Batches(train_ids, batch, seq_len)
+        self.n_batches = self.batches.n_chunks
+        self.val = val_ids[: eval_chars + 1] if eval_chars else val_ids
+        self.batch_size, self.seq_len = batch, seq_len
+        eval_chunks(self.val, batch, seq_len)          # raises if the held-out text is unusable
+
+    def shuffle(self, rng: np.random.Generator) -> None:
+        return None
+
+    def batch(self, position: int, order=None) -> tuple[np.ndarray, np.ndarray, None]:
+        x, y = self.batches.get(position)
+        return x, y, None
+
+    def next(self, position: int) -> int:
+        return self.batches.next_position(position)
+
+    def validation(self) -> Iterator[tuple[np.ndarray, np.ndarray, None]]:
+        return ((x, y, None) for x, y in eval_chunks(self.val, self.batch_size, self.seq_len))

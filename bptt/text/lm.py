@@ -5,7 +5,12 @@ Legend: T steps, B batch, V vocabulary size, H hidden size, L layers.
     X = onehot(x)                (T, B, V)
     S, state' = rnn(X, state)    (T, B, H)      bptt.RNN / LSTM / GRU with L layers
     Z = head(S)                  (T*B, V)       bptt.Linear(H, V), logits
-    loss = cross_entropy(Z, y)   mean nats per character
+    loss = cross_entropy(Z, y)   mean nats per predicted character
+
+With ``lengths`` (B,) (lines mode: a batch of padded samples) row b has only its first
+lengths[b] steps: the recurrent layer runs with torch's packed-sequence meaning (no work on the
+padding, whose outputs are zero), and targets equal to IGNORE (the padding's) are left out of the
+loss, whose mean is then over the valid targets.
 
 Training is truncated BPTT: the state carried from the previous chunk enters as the initial state
 and no gradient flows back into it (``backward`` is called with no final-state gradient, and the
@@ -20,6 +25,7 @@ from ..nn.linear import Linear
 from ..nn.losses import cross_entropy, cross_entropy_backward
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+IGNORE = -100        # a target left out of the loss (torch's default ignore_index)
 
 
 class CharLM:
@@ -69,29 +75,32 @@ class CharLM:
         np.put_along_axis(X, x[..., None], 1, axis=-1)
         return X
 
-    def forward(self, x: np.ndarray, state=None):
-        """x: (T, B) ids; state: the recurrent layer's state or None (zeros).
-        Returns logits (T*B, V) and the final state (detached copies). Raises FloatingPointError
+    def forward(self, x: np.ndarray, state=None, lengths=None):
+        """x: (T, B) ids; state: the recurrent layer's state or None (zeros); lengths: (B,) valid
+        steps per row, or None (all T). Returns logits (T*B, V) and the final state (detached
+        copies; with lengths, each row's state at its own last step). Raises FloatingPointError
         if the recurrent output is NaN or infinite."""
-        out, state = self.rnn.forward(self._onehot(x), state)     # (T, B, H)
+        out, state = self.rnn.forward(self._onehot(x), state, lengths=lengths)   # (T, B, H)
         if not np.isfinite(out).all():      # parameters gone to huge values: not a bad argument
             raise FloatingPointError("the model's recurrent output is NaN or infinite (its "
                                      "parameters have diverged)")
         logits = self.head.forward(out.reshape(-1, out.shape[-1]))  # (T*B, V)
         return logits, state
 
-    def loss(self, x: np.ndarray, y: np.ndarray, state=None) -> tuple[float, object]:
-        """Mean cross-entropy of targets y (T, B) given inputs x (T, B); no gradients.
-        Returns (loss, final state)."""
-        logits, state = self.forward(x, state)
-        loss, _ = cross_entropy(logits, y.reshape(-1))
+    def loss(self, x: np.ndarray, y: np.ndarray, state=None,
+             lengths=None) -> tuple[float, object]:
+        """Mean cross-entropy of targets y (T, B) given inputs x (T, B), over the targets that
+        are not IGNORE; no gradients. Returns (loss, final state)."""
+        logits, state = self.forward(x, state, lengths)
+        loss, _ = cross_entropy(logits, y.reshape(-1), ignore_index=IGNORE)
         return loss, state
 
-    def loss_and_grads(self, x: np.ndarray, y: np.ndarray, state=None) -> tuple[float, object]:
-        """Forward and truncated backward over one chunk; sets ``self.grads``.
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray, state=None,
+                       lengths=None) -> tuple[float, object]:
+        """Forward and truncated backward over one batch; sets ``self.grads``.
         Returns (loss, final state) where the state is what the next chunk starts from."""
-        logits, state = self.forward(x, state)
-        loss, cache = cross_entropy(logits, y.reshape(-1))
+        logits, state = self.forward(x, state, lengths)
+        loss, cache = cross_entropy(logits, y.reshape(-1), ignore_index=IGNORE)
         dlogits = cross_entropy_backward(1.0, cache)                # (T*B, V)
         dout = self.head.backward(dlogits)                          # (T*B, H)
         self.rnn.backward(dout.reshape(x.shape + (-1,)), None)
@@ -116,6 +125,16 @@ def next_distribution(logits: np.ndarray, temperature: float, top_k: int | None)
         z = np.where(z >= cut, z, -np.inf)
     p = np.exp(z - z.max())
     return p / p.sum()
+
+
+def draw(p: np.ndarray, u: float) -> int:
+    """The symbol at ``u`` in [0, 1) of the cumulative distribution of ``p`` (V,) (inverse CDF);
+    never one of probability 0."""
+    cdf = np.cumsum(p)
+    i = min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), p.size - 1)
+    while p[i] == 0:
+        i -= 1
+    return i
 
 
 def check_sampling(temperature: float, top_k: int | None, length: int) -> None:
@@ -150,10 +169,7 @@ def sample(model: CharLM, vocab, length: int, temperature: float = 1.0, top_k: i
     out = []
     for _ in range(length):
         p = next_distribution(logits[-1], temperature, top_k)
-        cdf = np.cumsum(p)
-        nxt = min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), p.size - 1)
-        while p[nxt] == 0:                  # never pick a zero-probability symbol
-            nxt -= 1
+        nxt = draw(p, rng.random())
         out.append(nxt)
         logits, state = model.forward(np.array([[nxt]]), state)
     return prime + vocab.decode(out)

@@ -1,15 +1,15 @@
-"""Training loop of the character model: config, run folder, metrics, checkpoints, signals.
+"""Training loop of the character model: setup, the loop, checkpoints, signals.
 
-A run folder holds ``checkpoint.npz`` (bptt.text.checkpoint), ``metrics.csv`` and ``loss.png``.
-One step reads the next chunk (bptt.text.data.Batches), runs forward and truncated backward from
-the carried state (bptt.text.lm), clips the global gradient norm and takes an Adam step at a
-constant learning rate.
+A run folder holds ``checkpoint.npz`` (bptt.text.checkpoint), ``metrics.csv`` and ``loss.png``
+(bptt.text.record). Two objects carry a run: its changing state, one ``RunState``
+(bptt.text.state) that the checkpoint saves and restores whole, and its data, one object with the
+interface of ``bptt.text.data.StreamData``. One step reads batch ``position`` of the epoch, runs
+forward and backward (from the carried state when the data carries state over: truncated BPTT),
+clips the global gradient norm and takes an Adam step at a constant learning rate.
 Nothing depends on ``steps`` except where the loop stops, so a run resumed from step k goes on
-exactly as if it had never stopped: the checkpoint holds parameters, Adam's m, v and t, the data
-position, the carried state, the loss accumulated since the last metrics row and the RNG state.
+exactly as if it had never stopped.
 """
 
-import csv
 import dataclasses
 import math
 import os
@@ -24,86 +24,15 @@ import numpy as np
 
 from ..nn.optim import Adam, clip_grad_norm
 from . import checkpoint as ckpt
-from .data import Batches, Vocab, corpus_name, eval_chunks, fingerprint, read_corpus, split
-from .lm import CELLS, CharLM, sample
+from . import lines
+from .config import RESUMABLE, Config, ConfigError, DivergedError, RunError, flag, with_preset
+from .data import StreamData, Vocab, fingerprint, read_texts, split
+from .lm import CharLM, sample
+from .record import METRICS, PLOT, Meter, Record
+from .state import RunState
 
-CHECKPOINT, METRICS, PLOT = "checkpoint.npz", "metrics.csv", "loss.png"
-COLUMNS = ["step", "train_loss", "val_loss", "chars_per_sec", "elapsed_s"]
-TIMING = ("chars_per_sec", "elapsed_s")
-
-
-class ConfigError(ValueError):
-    """A config value out of range, or a resume that would change what cannot change."""
-
-
-class RunError(RuntimeError):
-    """The run folder cannot be used as asked (a run already there, nothing to resume, ...)."""
-
-
-class DivergedError(RuntimeError):
-    """The loss or the gradient became NaN or infinite."""
-
-
-@dataclasses.dataclass
-class Config:
-    """Every setting of a run; each field is the CLI flag of the same name (``--seq-len``...)."""
-
-    corpus: list = dataclasses.field(default_factory=list)  # files/folders; []: built-in corpus
-    out: str = ""              # run folder; "": runs/<corpus name>
-    cell: str = "lstm"         # recurrent cell: lstm, gru or rnn
-    hidden: int = 256          # hidden units per layer
-    layers: int = 2            # stacked recurrent layers
-    seq_len: int = 64          # characters per chunk: the truncated-BPTT length
-    batch: int = 32            # parallel streams of text per step
-    steps: int = 4500          # total optimizer steps; --resume continues up to this
-    lr: float = 2e-3           # Adam learning rate, constant (no schedule, so resume is exact)
-    clip: float = 5.0          # clip the global gradient norm to this; 0: no clipping
-    seed: int = 0              # seed of the initialisation and of the run's generator
-    dtype: str = "float32"     # float32 or float64
-    checkpoint_every: int = 250  # write checkpoint.npz every N steps (and at the end)
-    val_fraction: float = 0.1  # the last fraction of the text, held out for validation
-    eval_every: int = 250      # validation loss every N steps
-    eval_chars: int = 0        # validate on the first N characters of the held-out text; 0: all
-    log_every: int = 10        # a metrics.csv row every N steps (train loss averaged over them)
-    resume: bool = False       # continue the run in --out from its checkpoint
-
-    def validate(self) -> "Config":
-        """Raise ConfigError naming the flag of the first bad value; returns self."""
-        for name in ("hidden", "layers", "seq_len", "batch", "steps", "checkpoint_every",
-                     "eval_every", "log_every", "seed", "eval_chars"):
-            low = 0 if name in ("seed", "eval_chars") else 1
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"{flag(name)}: expected an integer >= {low}, got {value!r}")
-        for name, low, high in (("lr", 0, math.inf), ("clip", 0, math.inf),
-                                ("val_fraction", 0, 1)):
-            value = getattr(self, name)
-            ok = isinstance(value, (int, float)) and math.isfinite(value)
-            ok = ok and (low <= value if name == "clip" else low < value) and value < high
-            if not ok:
-                what = {"lr": "a number > 0", "clip": "a number >= 0 (0: no clipping)",
-                        "val_fraction": "a number between 0 and 1 (exclusive)"}[name]
-                raise ConfigError(f"{flag(name)}: expected {what}, got {value!r}")
-        if self.cell not in CELLS:
-            raise ConfigError(f"--cell: expected one of lstm, gru, rnn, got {self.cell!r}")
-        if self.dtype not in ("float32", "float64"):
-            raise ConfigError(f"--dtype: expected float32 or float64, got {self.dtype!r}")
-        if not isinstance(self.corpus, list) or not all(isinstance(p, str) for p in self.corpus):
-            raise ConfigError(f"corpus: expected a list of paths, got {self.corpus!r}")
-        return self
-
-    def run_dir(self) -> str:
-        return self.out or os.path.join("runs", corpus_name(self.corpus))
-
-
-def flag(field: str) -> str:
-    """The command-line flag of a Config field: seq_len -> --seq-len."""
-    return "--" + field.replace("_", "-")
-
-
-# Fields a resumed run may take from the command line; the others must match the checkpoint.
-RESUMABLE = ("steps", "checkpoint_every", "eval_every", "eval_chars", "log_every", "lr", "clip",
-             "out", "resume", "corpus")
+CHECKPOINT, BEST = "checkpoint.npz", "best.npz"
+__all__ = ["Config", "ConfigError", "DivergedError", "Result", "RunError", "load_model", "train"]
 
 
 @dataclasses.dataclass
@@ -115,87 +44,167 @@ class Result:
     steps: int
     interrupted: str = ""      # name of the signal that stopped the run, else ""
     val: tuple | None = None   # (step, loss) of the last validation
-    sample: str = ""           # a short sample, drawn when the run completes
+    best: tuple | None = None  # (step, loss) of the best validation, saved in best.npz
+    sample: str = ""           # a short sample (lines mode: ten), drawn when the run completes
 
 
-# ------------------------------------------------------------------------------ run folder
+def train(config: Config, overrides: Iterable[str] | None = None, progress: bool = True,
+          log: Callable[[str], None] | None = None) -> Result:
+    """Train (or with ``config.resume``, continue) the run in ``config.run_dir()``.
 
-def _metrics_rows(path: str, upto: int) -> list[dict]:
-    """Rows of an existing metrics.csv with step <= upto (later rows belong to steps the
-    checkpoint does not hold, so a resume replays them)."""
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return []
-    return [r for r in rows if (r.get("step") or "").isdigit() and int(r["step"]) <= upto]
+    On a resume the checkpoint's config is used; the fields named in ``overrides`` (None: all of
+    RESUMABLE) come from ``config``, and naming a field outside RESUMABLE with another value is a
+    ConfigError. Everything is checked before any file is written. SIGINT/SIGTERM end the run
+    after the current step with a checkpoint (``Result.interrupted`` names the signal).
+    Raises ConfigError, RunError, CorpusError, CheckpointError, DivergedError.
+    """
+    cfg, arrays, meta = _resolve(config, overrides)
+    out, path = cfg.out, os.path.join(cfg.out, CHECKPOINT)
+    data, vocab, fixed_arrays, fixed = _data(cfg, meta, path)
+    run = _start(cfg, vocab, data, arrays, meta, path)
+    if meta and log:
+        log(f"resuming {out} at step {run.step} of {cfg.steps}")
 
+    def save(name=CHECKPOINT):
+        _check_parameters(run, path)
+        arrays, state = run.to_checkpoint()
+        ckpt.save(os.path.join(out, name), {**fixed_arrays, **arrays}, {**fixed, **state})
 
-def _write_metrics(path: str, rows: list[dict]) -> None:
-    def write(tmp):
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, COLUMNS, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(rows)
-    ckpt.write_atomic(path, write)
-
-
-def plot_losses(path: str, rows: list[dict]) -> None:
-    """loss.png: train and validation loss against step, drawn without a display (Agg)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 4), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for col, style in (("train_loss", "-"), ("val_loss", "o-")):
-        pts = [(int(r["step"]), float(r[col])) for r in rows if r.get(col)]
-        if pts:
-            ax.plot(*zip(*pts, strict=True), style, label=col.replace("_loss", ""), markersize=3)
-    ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy (nats/char)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    ckpt.write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
-
-
-# ------------------------------------------------------------------------------ state
-
-def _state_arrays(state) -> dict[str, np.ndarray]:
-    if state is None:
-        return {}
-    parts = state if isinstance(state, tuple) else (state,)
-    return {f"state/{i}": a for i, a in enumerate(parts)}
-
-
-def _restore_state(arrays: dict, model: CharLM, batch: int):
-    found = ckpt.prefixed(arrays, "state")
-    if not found:
-        return None
-    n = 2 if model.cell == "lstm" else 1
-    shape = (model.rnn.num_layers, batch, model.rnn.hidden_size)
-    parts = [found.get(str(i)) for i in range(n)]
-    for i, a in enumerate(parts):
-        if a is None or a.shape != shape or a.dtype != model.dtype:
-            raise ckpt.CheckpointError(f"checkpoint: state/{i}: expected {model.dtype} {shape}, "
-                                       f"got {None if a is None else (a.dtype, a.shape)}")
-    return tuple(parts) if n == 2 else parts[0]
-
-
-def _evaluate(model: CharLM, val: np.ndarray, cfg: Config) -> float:
-    """Mean loss over the held-out text, streams from zero state, state carried chunk to chunk."""
-    if cfg.eval_chars:
-        val = val[: cfg.eval_chars + 1]
-    total, count, state = 0.0, 0, None
-    for x, y in eval_chunks(val, cfg.batch, cfg.seq_len):
+    from tqdm import tqdm
+    meter, saved = Meter(), -1
+    # NaN/inf is caught by the checks below, which name the step: no RuntimeWarnings on stderr
+    with _stop_requests() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        os.makedirs(out, exist_ok=True)
+        record = Record(out, run.step)
+        bar = tqdm(total=cfg.steps, initial=run.step, file=sys.stderr, disable=not progress,
+                   unit="step", dynamic_ncols=True, leave=True)
         try:
-            loss, state = model.loss(x, y, state)
+            while run.step < cfg.steps and not stop:
+                if run.position == 0:             # a new epoch: its order, state from zeros
+                    run.order, run.carried = data.shuffle(run.rng), None
+                x, y, lengths = data.batch(run.position, run.order)
+                t0 = time.perf_counter()
+                loss, state = _step(run, x, y, lengths, cfg.clip, path)
+                meter.add(time.perf_counter() - t0, _targets(y, lengths))
+                run.advance(loss, data.next(run.position), state if data.carries_state else None)
+                on_eval, on_log = run.step % cfg.eval_every == 0, run.step % cfg.log_every == 0
+                last = run.step == cfg.steps              # every run validates at its end
+                val = _validate(run, data, path) if on_eval or last else None
+                if on_log or val is not None:
+                    _add_row(record, bar, run, val, meter, restart=on_eval or on_log)
+                if val is not None:
+                    record.plot()
+                    if run.best[0] == run.step:           # the lowest validation loss so far
+                        save(BEST)
+                bar.update(1)
+                if run.step % cfg.checkpoint_every == 0:
+                    save()
+                    saved = run.step
+        finally:
+            bar.close()
+        if saved != run.step:
+            save()
+    result = Result(out=out, step=run.step, steps=cfg.steps,
+                    val=tuple(run.last_val) if run.last_val else None,
+                    best=tuple(run.best) if run.best else None)
+    if stop and run.step < cfg.steps:
+        result.interrupted = signal.Signals(stop[0]).name
+        return result
+    record.plot()
+    result.sample = _sample(run, vocab, cfg.lines)
+    return result
+
+
+# ------------------------------------------------------------------------------ the phases
+
+def _step(run: RunState, x, y, lengths, clip: float, path: str) -> tuple[float, object]:
+    """Forward, backward, gradient clipping and an Adam step on one batch; returns (loss, the
+    final state). DivergedError, before the update, if the loss or gradient is NaN/inf."""
+    try:
+        loss, state = run.model.loss_and_grads(x, y, run.carried, lengths)
+        norm = clip_grad_norm(run.model.grads, clip if clip > 0 else math.inf)
+    except FloatingPointError:                  # NaN/inf inside the model's forward
+        loss = norm = math.nan
+    if not (math.isfinite(loss) and math.isfinite(norm)):
+        what = "loss" if not math.isfinite(loss) else "gradient norm"
+        raise DivergedError(f"the {what} became {loss if what == 'loss' else norm} at step "
+                            f"{run.step + 1}; {_kept(path)}")
+    run.opt.step(run.model.params, run.model.grads)
+    return loss, state
+
+
+def _targets(y: np.ndarray, lengths) -> int:
+    """How many targets of a batch are predicted (padding excluded)."""
+    return y.size if lengths is None else int(np.sum(lengths))
+
+
+def evaluate(model: CharLM, data) -> float:
+    """Mean loss per predicted symbol over all of ``data.validation()``; NaN if the model's
+    output is not finite."""
+    total, count, state = 0.0, 0, None
+    for x, y, lengths in data.validation():
+        try:
+            loss, state = model.loss(x, y, state if data.carries_state else None, lengths)
         except FloatingPointError:              # diverged parameters; the caller stops the run
             return math.nan
-        total += loss * x.size
-        count += x.size
+        n = _targets(y, lengths)
+        total, count = total + loss * n, count + n
     return total / count
+
+
+def _validate(run: RunState, data, path: str) -> float:
+    val = evaluate(run.model, data)
+    if not math.isfinite(val):
+        raise DivergedError(f"the validation loss became {val} after step {run.step}; "
+                            f"{_kept(path)}")
+    run.last_val = [run.step, val]
+    if run.best is None or val < run.best[1]:
+        run.best = [run.step, val]
+    return val
+
+
+def _add_row(record: Record, bar, run: RunState, val: float | None, meter: Meter,
+             restart: bool) -> None:
+    """A metrics.csv row and the progress bar's numbers; with ``restart``, a new averaging window
+    (not for the row of a validation at the end off the --eval-every and --log-every schedules,
+    so that a run resumed from there goes on as one that never stopped)."""
+    record.add({"step": run.step, "train_loss": repr(run.train_loss()),
+                "val_loss": "" if val is None else repr(val),
+                "chars_per_sec": f"{meter.rate():.1f}", "elapsed_s": f"{run.elapsed():.2f}",
+                "best_step": run.best[0] if run.best else ""})
+    best = {"best": f"{run.best[1]:.3f}@{run.best[0]}"} if run.best else {}
+    bar.set_postfix(loss=f"{run.train_loss():.3f}", chars_s=f"{meter.rate():.0f}", **best,
+                    refresh=False)
+    if restart:
+        run.loss_sum, run.loss_count = 0.0, 0
+        meter.reset()
+
+
+def _sample(run: RunState, vocab: Vocab, in_lines: bool) -> str:
+    """200 characters (lines mode: ten samples, one per line) from the model, drawn with a copy
+    of the run's generator (the run's own stream is untouched)."""
+    gen = np.random.default_rng()
+    gen.bit_generator.state = run.rng.bit_generator.state
+    if in_lines:
+        return "\n".join(lines.sample_lines(run.model, vocab, 10, lines.MAX_LINE, rng=gen))
+    return sample(run.model, vocab, 200, temperature=1.0, rng=gen)
+
+
+def _check_parameters(run: RunState, path: str) -> None:
+    """DivergedError if a parameter is NaN/inf: never replace a good checkpoint with it."""
+    bad = [k for k, v in run.model.params.items() if not np.isfinite(v).all()]
+    if bad:
+        raise DivergedError(f"the parameter {bad[0]} became NaN or infinite at step {run.step}; "
+                            f"{_kept(path)}")
+
+
+def _kept(path: str) -> str:
+    out = os.path.dirname(path)
+    if os.path.exists(path):
+        return (f"the last good checkpoint is kept in {out}; try a lower --lr or --clip "
+                "with --resume")
+    return (f"no checkpoint was written; delete {out} and start again with a lower --lr "
+            "or --clip")
 
 
 @contextmanager
@@ -223,13 +232,15 @@ def _stop_requests():
 
 def _resolve(config: Config, overrides: Iterable[str] | None) -> tuple[Config, dict, dict]:
     """The effective config and, for a resume, the checkpoint's (arrays, meta)."""
+    config = with_preset(config, config.given() if overrides is None else set(overrides))
     config.validate()
     out = config.run_dir()
     path = os.path.join(out, CHECKPOINT)
     if os.path.exists(out) and not os.path.isdir(out):
         raise RunError(f"--out {out}: exists and is not a folder")
     if not config.resume:
-        held = [f for f in (CHECKPOINT, METRICS, PLOT) if os.path.exists(os.path.join(out, f))]
+        held = [f for f in (CHECKPOINT, BEST, METRICS, PLOT)
+                if os.path.exists(os.path.join(out, f))]
         if held:
             raise RunError(f"{out} already holds a run ({', '.join(held)}); continue it with "
                            "--resume or choose another --out")
@@ -251,167 +262,80 @@ def _resolve(config: Config, overrides: Iterable[str] | None) -> tuple[Config, d
                                   "it to resume, or start a new run in another --out")
             changes[f.name] = mine
     changes.update(out=out, resume=True, corpus=_absolute(changes.get("corpus") or stored.corpus))
-    return dataclasses.replace(stored, **changes), arrays, meta
+    cfg = dataclasses.replace(stored, **changes).validate()
+    if cfg.lines and "eval_chars" in changes:
+        with_preset(cfg, {"eval_chars"})        # the error: not used with --lines
+    return cfg, arrays, meta
 
 
 def _absolute(paths: list) -> list:
     return [os.path.abspath(p) for p in paths]
 
 
-def _meta_int(meta: dict, key: str, path: str) -> int:
-    v = meta.get(key)
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-        raise ckpt.CheckpointError(f"{path}: bad {key!r} in checkpoint: {v!r}")
-    return v
-
-
-def train(config: Config, overrides: Iterable[str] | None = None, progress: bool = True,
-          log: Callable[[str], None] | None = None) -> Result:
-    """Train (or with ``config.resume``, continue) the run in ``config.run_dir()``.
-
-    On a resume the checkpoint's config is used; the fields named in ``overrides`` (None: all of
-    RESUMABLE) come from ``config``, and naming a field outside RESUMABLE with another value is a
-    ConfigError. Everything is checked before any file is written. SIGINT/SIGTERM end the run
-    after the current step with a checkpoint (``Result.interrupted`` names the signal).
-    Raises ConfigError, RunError, CorpusError, CheckpointError, DivergedError.
-    """
-    log = log or (lambda msg: None)
-    cfg, arrays, meta = _resolve(config, overrides)
-    out, path = cfg.out, os.path.join(cfg.out, CHECKPOINT)
-    text = read_corpus(cfg.corpus, skip=out)  # a run folder inside a corpus folder is not text
-    vocab = Vocab.from_text(text)
+def _data(cfg: Config, meta: dict, path: str) -> tuple[object, Vocab, dict, dict]:
+    """The run's data (StreamData or LineData), its vocabulary, and the arrays and metadata that
+    stay fixed over the run (config, vocabulary, corpus fingerprint; in lines mode the training
+    lines' hashes). On a resume the corpus must be the one the run started with."""
+    texts = read_texts(cfg.corpus, skip=cfg.out, builtin=cfg.builtin)  # skip: a run folder
+    text = "".join(t for _, t in texts)                                 # inside a corpus folder
+    if meta and meta.get("corpus_sha256") != fingerprint(text):
+        raise RunError(f"the corpus differs from the one the run in {cfg.out} was trained on")
+    if cfg.lines:
+        train_lines, val_lines = lines.split_lines(lines.read_lines(texts), cfg.val_fraction,
+                                                   cfg.seed)
+        vocab = lines.vocabulary(train_lines + val_lines)
+    else:
+        vocab = Vocab.from_text(text)
     if meta:
-        if meta.get("corpus_sha256") != fingerprint(text):
-            raise RunError(f"the corpus differs from the one the run in {out} was trained on")
         try:
             vocab = Vocab(meta["vocab"])
         except (KeyError, TypeError, ValueError) as err:
             raise ckpt.CheckpointError(f"{path}: bad vocabulary in checkpoint ({err})") from None
-    train_ids, val_ids = split(vocab.encode(text), cfg.val_fraction)
-    batches = Batches(train_ids, cfg.batch, cfg.seq_len)
-    eval_chunks(val_ids, cfg.batch, cfg.seq_len)         # raises if the held-out text is unusable
+    fixed = {"config": dataclasses.asdict(cfg), "vocab": vocab.chars,
+             "corpus_sha256": fingerprint(text), "corpus_chars": len(text)}
+    if not cfg.lines:
+        train_ids, val_ids = split(vocab.encode(text), cfg.val_fraction)
+        return StreamData(train_ids, val_ids, cfg.batch, cfg.seq_len, cfg.eval_chars), vocab, \
+            {}, fixed
+    data = lines.LineData(train_lines, val_lines, vocab, cfg.batch)
+    return data, vocab, {"lines/train_hashes": lines.line_hashes(train_lines)}, fixed
+
+
+def _start(cfg: Config, vocab: Vocab, data, arrays: dict, meta: dict, path: str) -> RunState:
+    """A fresh run's state, or (``meta`` given) the checkpoint's."""
     rng = np.random.default_rng(cfg.seed)
     model = CharLM(vocab.size, cfg.cell, cfg.hidden, cfg.layers, np.dtype(cfg.dtype),
                    seed=int(rng.integers(0, 2**63)))
     opt = Adam(model.params, lr=cfg.lr)
-    step, position, carried, loss_sum, loss_count = 0, 0, None, 0.0, 0
-    elapsed0, last_val = 0.0, None
-    rows: list[dict] = []
-    if meta:
-        step = _meta_int(meta, "step", path)
-        if step >= cfg.steps:
-            raise ConfigError(f"--steps: the run in {out} is already at step {step}; pass "
-                              f"--steps larger than {step} to continue it")
-        position = _meta_int(meta, "position", path)
-        try:
-            model.load_state_dict(ckpt.prefixed(arrays, "param"))
-            rng.bit_generator.state = meta["rng"]
-            loss_sum, loss_count = float(meta["loss_sum"]), int(meta["loss_count"])
-            elapsed0, last_val = float(meta["elapsed_s"]), meta.get("last_val")
-        except (ValueError, TypeError, KeyError) as err:
-            raise ckpt.CheckpointError(f"{path}: does not match its config ({err})") from None
-        ckpt.load_optimizer(opt, arrays, _meta_int(meta, "adam_t", path))
-        carried = _restore_state(arrays, model, cfg.batch)
-        if position >= batches.n_chunks:
-            raise ckpt.CheckpointError(f"{path}: data position {position} out of range")
-        rows = _metrics_rows(os.path.join(out, METRICS), step)
-        log(f"resuming {out} at step {step} of {cfg.steps}")
-
-    def save():
-        bad = [k for k, v in model.params.items() if not np.isfinite(v).all()]
-        if bad:                                 # never replace a good checkpoint with this
-            raise DivergedError(f"the parameter {bad[0]} became NaN or infinite at step {step}; "
-                                f"{keep()}")
-        meta_now = {"config": dataclasses.asdict(cfg), "vocab": vocab.chars, "step": step,
-                    "position": position, "adam_t": opt.t, "rng": rng.bit_generator.state,
-                    "loss_sum": loss_sum, "loss_count": loss_count,
-                    "elapsed_s": elapsed0 + time.perf_counter() - start, "last_val": last_val,
-                    "corpus_sha256": fingerprint(text), "corpus_chars": len(text)}
-        state = {f"param/{k}": v for k, v in model.params.items()}
-        state.update(ckpt.optimizer_arrays(opt))
-        state.update(_state_arrays(carried))
-        ckpt.save(path, state, meta_now)
-
-    from tqdm import tqdm
-    start = time.perf_counter()
-    chunk_chars, busy, chars, saved = cfg.batch * cfg.seq_len, 0.0, 0, -1
-
-    def keep() -> str:
-        if os.path.exists(path):
-            return (f"the last good checkpoint is kept in {out}; try a lower --lr or --clip "
-                    "with --resume")
-        return (f"no checkpoint was written; delete {out} and start again with a lower --lr "
-                "or --clip")
-
-    # NaN/inf is caught by the checks below, which name the step: no RuntimeWarnings on stderr
-    with _stop_requests() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        os.makedirs(out, exist_ok=True)
-        _write_metrics(os.path.join(out, METRICS), rows)
-        bar = tqdm(total=cfg.steps, initial=step, file=sys.stderr, disable=not progress,
-                   unit="step", dynamic_ncols=True, leave=True)
-        try:
-            while step < cfg.steps and not stop:
-                if position == 0:
-                    carried = None                           # a new pass over the text
-                x, y = batches.get(position)
-                t0 = time.perf_counter()
-                try:
-                    loss, new_state = model.loss_and_grads(x, y, carried)
-                    norm = clip_grad_norm(model.grads, cfg.clip if cfg.clip > 0 else math.inf)
-                except FloatingPointError:              # NaN/inf inside the model's forward
-                    loss = norm = math.nan
-                if not (math.isfinite(loss) and math.isfinite(norm)):
-                    what = "loss" if not math.isfinite(loss) else "gradient norm"
-                    raise DivergedError(f"the {what} became {loss if what == 'loss' else norm} at "
-                                        f"step {step + 1}; {keep()}")
-                opt.step(model.params, model.grads)
-                busy, chars = busy + time.perf_counter() - t0, chars + chunk_chars
-                step, position, carried = step + 1, batches.next_position(position), new_state
-                loss_sum, loss_count = loss_sum + loss, loss_count + 1
-                val = _evaluate(model, val_ids, cfg) if step % cfg.eval_every == 0 else None
-                if val is not None and not math.isfinite(val):
-                    raise DivergedError(f"the validation loss became {val} after step {step}; "
-                                        f"{keep()}")
-                if val is not None:
-                    last_val = [step, val]
-                if step % cfg.log_every == 0 or val is not None:
-                    row = {"step": step, "train_loss": repr(loss_sum / loss_count),
-                           "val_loss": "" if val is None else repr(val),
-                           "chars_per_sec": f"{chars / busy:.1f}",
-                           "elapsed_s": f"{elapsed0 + time.perf_counter() - start:.2f}"}
-                    rows.append(row)
-                    with open(os.path.join(out, METRICS), "a", newline="", encoding="utf-8") as fh:
-                        csv.DictWriter(fh, COLUMNS).writerow(row)
-                    bar.set_postfix(loss=f"{loss_sum / loss_count:.3f}",
-                                    chars_s=f"{chars / busy:.0f}", refresh=False)
-                    loss_sum, loss_count, busy, chars = 0.0, 0, 0.0, 0
-                if val is not None:
-                    plot_losses(os.path.join(out, PLOT), rows)
-                bar.update(1)
-                if step % cfg.checkpoint_every == 0:
-                    save()
-                    saved = step
-        finally:
-            bar.close()
-        if saved != step:
-            save()
-    result = Result(out=out, step=step, steps=cfg.steps,
-                    val=tuple(last_val) if last_val else None)
-    if stop and step < cfg.steps:
-        result.interrupted = signal.Signals(stop[0]).name
-        return result
-    plot_losses(os.path.join(out, PLOT), rows)
-    gen = np.random.default_rng()
-    gen.bit_generator.state = rng.bit_generator.state       # a copy: the run's stream is untouched
-    result.sample = sample(model, vocab, 200, temperature=1.0, rng=gen)
-    return result
+    if not meta:
+        return RunState(model, opt, rng)
+    run = RunState.from_checkpoint(arrays, meta, model, opt, rng, cfg.batch, path)
+    if run.step >= cfg.steps:
+        raise ConfigError(f"--steps: the run in {cfg.out} is already at step {run.step}; pass "
+                          f"--steps larger than {run.step} to continue it")
+    if run.position >= data.n_batches:
+        raise ckpt.CheckpointError(f"{path}: data position {run.position} out of range")
+    return run
 
 
-def load_model(path: str) -> tuple[CharLM, Vocab, dict]:
-    """The model of a run folder or checkpoint file, for sampling: (model, vocab, metadata).
-    Raises CheckpointError for anything wrong with the file."""
+@dataclasses.dataclass
+class Loaded:
+    """A trained run read back for sampling (``load_run``)."""
+
+    model: CharLM
+    vocab: Vocab
+    config: Config
+    meta: dict                 # the checkpoint's metadata (step, last_val, best, ...)
+    path: str                  # the checkpoint file read
+    seen: np.ndarray | None    # lines mode: the training lines' hashes (bptt.text.lines)
+
+
+def load_run(path: str, latest: bool = False) -> Loaded:
+    """The run in a folder (its best.npz if there is one, else, or with ``latest``, its
+    checkpoint.npz) or in a checkpoint file. Raises CheckpointError for anything wrong."""
     if os.path.isdir(path):
-        path = os.path.join(path, CHECKPOINT)
+        best = os.path.join(path, BEST)
+        path = best if os.path.exists(best) and not latest else os.path.join(path, CHECKPOINT)
     arrays, meta = ckpt.load(path)
     try:
         cfg = Config(**meta["config"]).validate()
@@ -421,4 +345,14 @@ def load_model(path: str) -> tuple[CharLM, Vocab, dict]:
     except (KeyError, TypeError, ValueError) as err:
         raise ckpt.CheckpointError(f"{path}: config, vocabulary and parameters do not fit "
                                    f"({err})") from None
-    return model, vocab, meta
+    seen = arrays.get("lines/train_hashes")
+    if cfg.lines and (seen is None or seen.ndim != 1 or seen.dtype != np.uint64):
+        raise ckpt.CheckpointError(f"{path}: lines/train_hashes: expected a 1-d uint64 array, "
+                                   f"got {None if seen is None else (seen.dtype, seen.shape)}")
+    return Loaded(model, vocab, cfg, meta, path, seen)
+
+
+def load_model(path: str, latest: bool = False) -> tuple[CharLM, Vocab, dict]:
+    """(model, vocab, metadata) of ``load_run(path, latest)``."""
+    run = load_run(path, latest)
+    return run.model, run.vocab, run.meta

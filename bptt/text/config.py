@@ -1,0 +1,129 @@
+"""The settings of a training run: one dataclass, a field per ``bptt train`` flag.
+
+Also the errors a run's setup can raise, and which fields a resumed run may change.
+"""
+
+import dataclasses
+import math
+import os
+
+from .data import BUILTINS, corpus_name
+from .lm import CELLS
+
+
+class ConfigError(ValueError):
+    """A config value out of range, or a resume that would change what cannot change."""
+
+
+class RunError(RuntimeError):
+    """The run folder cannot be used as asked (a run already there, nothing to resume, ...)."""
+
+
+class DivergedError(RuntimeError):
+    """The loss or the gradient became NaN or infinite."""
+
+
+@dataclasses.dataclass
+class Config:
+    """Every setting of a run; each field is the CLI flag of the same name (``--seq-len``...)."""
+
+    corpus: list = dataclasses.field(default_factory=list)  # files/folders; []: built-in corpus
+    builtin: str = ""          # a built-in corpus by name (BUILTINS); "": tinyshakespeare if no
+    #                            corpus is given
+    lines: bool = False        # one sample per line (bptt.text.lines), not one stream of text
+    out: str = ""              # run folder; "": runs/<corpus name>
+    cell: str = "lstm"         # recurrent cell: lstm, gru or rnn
+    hidden: int = 256          # hidden units per layer
+    layers: int = 2            # stacked recurrent layers
+    seq_len: int = 64          # characters per chunk: the truncated-BPTT length (stream mode)
+    batch: int = 32            # parallel streams of text (lines mode: lines) per step
+    steps: int = 4500          # total optimizer steps; --resume continues up to this
+    lr: float = 2e-3           # Adam learning rate, constant (no schedule, so resume is exact)
+    clip: float = 5.0          # clip the global gradient norm to this; 0: no clipping
+    seed: int = 0              # seed of the initialisation and of the run's generator
+    dtype: str = "float32"     # float32 or float64
+    checkpoint_every: int = 250  # write checkpoint.npz every N steps (and at the end)
+    val_fraction: float = 0.1  # held out for validation: the text's last fraction (lines mode:
+    #                            that fraction of the lines, chosen by a shuffle seeded by --seed)
+    eval_every: int = 250      # validation loss every N steps
+    eval_chars: int = 0        # validate on the first N held-out characters; 0: all (stream mode)
+    log_every: int = 10        # a metrics.csv row every N steps (train loss averaged over them)
+    resume: bool = False       # continue the run in --out from its checkpoint
+
+    def validate(self) -> "Config":
+        """Raise ConfigError naming the flag of the first bad value; returns self."""
+        for name in ("hidden", "layers", "seq_len", "batch", "steps", "checkpoint_every",
+                     "eval_every", "log_every", "seed", "eval_chars"):
+            low = 0 if name in ("seed", "eval_chars") else 1
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"{flag(name)}: expected an integer >= {low}, got {value!r}")
+        for name, low, high in (("lr", 0, math.inf), ("clip", 0, math.inf),
+                                ("val_fraction", 0, 1)):
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and math.isfinite(value)
+            ok = ok and (low <= value if name == "clip" else low < value) and value < high
+            if not ok:
+                what = {"lr": "a number > 0", "clip": "a number >= 0 (0: no clipping)",
+                        "val_fraction": "a number between 0 and 1 (exclusive)"}[name]
+                raise ConfigError(f"{flag(name)}: expected {what}, got {value!r}")
+        if self.cell not in CELLS:
+            raise ConfigError(f"--cell: expected one of lstm, gru, rnn, got {self.cell!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ConfigError(f"--dtype: expected float32 or float64, got {self.dtype!r}")
+        if not isinstance(self.corpus, list) or not all(isinstance(p, str) for p in self.corpus):
+            raise ConfigError(f"corpus: expected a list of paths, got {self.corpus!r}")
+        if self.builtin and self.builtin not in BUILTINS:
+            raise ConfigError(f"--builtin: expected one of {', '.join(BUILTINS)}, got "
+                              f"{self.builtin!r}")
+        if self.builtin and self.corpus:
+            raise ConfigError(f"--builtin {self.builtin}: give either a built-in corpus or CORPUS "
+                              f"paths, got both ({' '.join(self.corpus)})")
+        if not isinstance(self.lines, bool):
+            raise ConfigError(f"--lines: expected True or False, got {self.lines!r}")
+        if self.builtin in LINES_ONLY and not self.lines:
+            raise ConfigError(f"--builtin {self.builtin}: a corpus of one sample per line, "
+                              "trained with --lines only")
+        return self
+
+    def run_dir(self) -> str:
+        return self.out or os.path.join("runs", corpus_name(self.corpus, self.builtin))
+
+    def given(self) -> set[str]:
+        """The fields that differ from the defaults (what a Python caller set)."""
+        return {f.name for f in dataclasses.fields(self)
+                if getattr(self, f.name) != getattr(Config(), f.name)}
+
+
+# Built-in corpora that are read one sample per line; their defaults replace Config's for every
+# field the user does not give (chosen by measured runs, see the README).
+LINES_ONLY = ("names",)
+PRESETS = {
+    "names": {"lines": True, "hidden": 256, "layers": 2, "batch": 32, "lr": 2e-3, "steps": 2000,
+              "eval_every": 50, "checkpoint_every": 250},
+}
+# Options that mean nothing in lines mode (a sample is one line; validation reads every line).
+STREAM_ONLY = ("seq_len", "eval_chars")
+
+
+def with_preset(config: Config, given: set[str]) -> Config:
+    """``config`` with its built-in corpus's PRESETS for the fields not in ``given``; ConfigError
+    for a stream-only option given in lines mode."""
+    preset = {k: v for k, v in PRESETS.get(config.builtin, {}).items() if k not in given}
+    config = dataclasses.replace(config, **preset)
+    if config.lines:
+        for name in STREAM_ONLY:
+            if name in given:
+                raise ConfigError(f"{flag(name)}: not used with --lines (a sample is one line, "
+                                  "and validation reads every held-out line); drop it")
+    return config
+
+
+def flag(field: str) -> str:
+    """The command-line flag of a Config field: seq_len -> --seq-len."""
+    return "--" + field.replace("_", "-")
+
+
+# Fields a resumed run may take from the command line; the others must match the checkpoint.
+RESUMABLE = ("steps", "checkpoint_every", "eval_every", "eval_chars", "log_every", "lr", "clip",
+             "out", "resume", "corpus")
