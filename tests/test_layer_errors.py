@@ -112,3 +112,46 @@ def test_bad_constructor_arguments(kwargs, exc):
     args = {"input_size": 3, "hidden_size": 4, **kwargs}
     with pytest.raises(exc):
         bptt.RNN(**args)
+
+
+@pytest.mark.parametrize(
+    "lengths, exc, fragment",
+    [
+        (np.array([3, 2]), ValueError, "lengths: expected shape (3,) (one length per sequence), "
+         "got (2,)"),
+        (np.array([[3, 2, 1]]), ValueError, "lengths: expected shape (3,)"),
+        (np.array([3.0, 2.0, 1.0]), TypeError, "lengths: expected integers, got dtype float64"),
+        (np.array([True, True, True]), TypeError, "lengths: expected integers, got dtype bool"),
+        ([3, 0, 1], ValueError, "lengths: expected values in 1..5 (the steps of x), got min 0"),
+        ([3, 6, 1], ValueError, "lengths: expected values in 1..5 (the steps of x), got min 1, "
+         "max 6"),
+        ([[1, 2], [3]], TypeError, "lengths: expected a 1-D integer array, got list"),
+    ],
+)
+def test_bad_lengths_name_the_problem_and_change_nothing(lengths, exc, fragment):
+    layer = lstm()
+    x = np.random.default_rng(0).normal(size=(5, 3, 3))
+    out, _ = layer(x, lengths=[5, 2, 4])
+    with pytest.raises(exc) as err:
+        layer(np.ones_like(x), lengths=lengths)
+    assert fragment in str(err.value)
+    dx, _ = layer.backward(np.ones_like(out))  # the pending forward is the first one
+    again = lstm()
+    out2, _ = again(x, lengths=[5, 2, 4])
+    dx2, _ = again.backward(np.ones_like(out2))
+    assert np.array_equal(out, out2) and np.array_equal(dx, dx2)
+
+
+def test_bad_dout_or_dstate_after_lengths_changes_nothing():
+    layer = lstm()
+    x = np.random.default_rng(0).normal(size=(5, 3, 3))
+    out, (h, c) = layer(x, lengths=[5, 2, 4])
+    with pytest.raises(ValueError, match=r"dout: expected shape \(5, 3, 4\), got \(4, 3, 4\)"):
+        layer.backward(np.ones((4, 3, 4)))
+    with pytest.raises(ValueError, match=r"dstate\[0\] \(h\): expected shape \(2, 3, 4\)"):
+        layer.backward(np.ones_like(out), (np.ones((2, 2, 4)), np.ones_like(c)))
+    dx, _ = layer.backward(np.ones_like(out), (np.ones_like(h), np.ones_like(c)))
+    again = lstm()
+    again(x, lengths=[5, 2, 4])
+    dx2, _ = again.backward(np.ones_like(out), (np.ones_like(h), np.ones_like(c)))
+    assert np.array_equal(dx, dx2)

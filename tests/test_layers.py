@@ -127,3 +127,86 @@ def test_repr_names_the_kind_and_its_settings():
         "dtype=float32, nonlinearity='relu')"
     )
     assert repr(bptt.GRU(3, 4, num_layers=2, dtype=np.float64)).startswith("GRU(3, 4, num_layers=2")
+
+
+# ------------------------------------------------------------------ variable lengths
+
+
+@pytest.mark.parametrize(
+    "case", GRID + [c + (False,) for c in BIASLESS], ids=lambda c: grid_id(c[:5])
+)
+def test_lengths_backward_matches_finite_differences(case):
+    """Every cell on the packed path (ties, a length of 1, unsorted), out and dout included at
+    padded steps (they must not count), against central differences."""
+    bias = case[5] if len(case) > 5 else True
+    layer = make_layer(*case[:5], I=3, H=3, dtype=np.float64, seed=1, bias=bias)
+    rng = np.random.default_rng(2)
+    lengths = np.array([2, 4, 1, 2])
+    x, state, dout, dstate = random_inputs(layer, T=4, B=4, rng=rng)
+
+    def loss():
+        out, final = layer.forward(x, pack(layer, state), lengths=lengths)
+        return float(
+            np.sum(out * dout)
+            + sum(np.sum(s * d) for s, d in zip(unpack(layer, final), dstate, strict=True))
+        )
+
+    loss()
+    dx, dstate0 = layer.backward(dout, pack(layer, dstate))
+    analytic = {"x": dx, **{f"state{i}": g for i, g in enumerate(unpack(layer, dstate0))},
+                **layer.grads}
+    numeric = {"x": numerical_grad(loss, x)}
+    for i, s in enumerate(state):
+        numeric[f"state{i}"] = numerical_grad(loss, s)
+    for name, p in layer.params.items():
+        numeric[name] = numerical_grad(loss, p)
+    for name, g in numeric.items():
+        assert rel_error(analytic[name], g) < 1e-6, name
+
+
+@pytest.mark.parametrize("B", [3, 9])
+@pytest.mark.parametrize("case", GRID, ids=grid_id)
+def test_lengths_all_equal_to_T_is_bitwise_lengths_none(case, B):
+    results = []
+    for lengths in (None, np.full(B, 4)):
+        layer = make_layer(*case, I=3, H=5, dtype=np.float32, seed=2)
+        x, state, dout, dstate = random_inputs(layer, T=4, B=B, rng=np.random.default_rng(6))
+        out, final = layer(x, pack(layer, state), lengths=lengths)
+        dx, dstate0 = layer.backward(dout, pack(layer, dstate))
+        results.append([out, *unpack(layer, final), dx, *unpack(layer, dstate0),
+                        *layer.grads.values()])
+    for a, b in zip(*results, strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_lengths_outputs_and_dx_are_zero_at_padding_and_padding_is_ignored():
+    layer = bptt.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True, seed=0)
+    rng = np.random.default_rng(0)
+    lengths = np.array([5, 2, 3])
+    x = rng.normal(size=(3, 5, 3)).astype(np.float32)
+    dout = rng.normal(size=(3, 5, 8)).astype(np.float32)
+    out, (h, c) = layer(x, lengths=lengths)
+    dx, _ = layer.backward(dout)
+    grads = {k: v.copy() for k, v in layer.grads.items()}
+    pad = np.arange(5)[None, :] >= lengths[:, None]  # (B, T)
+    assert not np.any(out[pad]) and not np.any(dx[pad]) and np.all(out[~pad] != 0)
+    x2, dout2 = x.copy(), dout.copy()
+    x2[pad], dout2[pad] = 1e3, -7.0  # anything at the padded steps
+    out2, (h2, c2) = layer(x2, lengths=lengths)
+    dx2, _ = layer.backward(dout2)
+    assert np.array_equal(out, out2) and np.array_equal(h, h2) and np.array_equal(c, c2)
+    assert np.array_equal(dx, dx2)
+    assert all(np.array_equal(grads[k], layer.grads[k]) for k in grads)
+
+
+def test_lengths_final_state_is_the_state_at_each_sequences_last_step():
+    """Each sequence alone, cut to its length, gives the same output and final state."""
+    layer = bptt.GRU(3, 4, num_layers=2, bidirectional=True, seed=0, dtype=np.float64)
+    rng = np.random.default_rng(1)
+    lengths = np.array([3, 6, 1, 6, 4])
+    x = rng.normal(size=(6, 5, 3))
+    out, h = layer(x, lengths=lengths)
+    for b, n in enumerate(lengths):
+        out_b, h_b = layer(x[:n, b : b + 1])
+        np.testing.assert_allclose(out[:n, b : b + 1], out_b, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(h[:, b : b + 1], h_b, rtol=1e-12, atol=1e-15)

@@ -60,3 +60,38 @@ def test_bad_input():
         cross_entropy(z, np.array([0.0, 1.0, 2.0]))
     with pytest.raises(ValueError, match="N, V"):
         cross_entropy(np.zeros(4), np.array([0]))
+
+
+@pytest.mark.parametrize("ignore_index", [-100, 2])
+def test_ignore_index_matches_torch(ignore_index):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((10, 5))
+    y = rng.integers(0, 5, 10)
+    y[[1, 4, 5]] = ignore_index
+    zt = torch.tensor(z, requires_grad=True)
+    lt = torch.nn.functional.cross_entropy(zt, torch.tensor(y), ignore_index=ignore_index)
+    lt.backward(torch.tensor(1.7, dtype=torch.float64))
+    loss, cache = cross_entropy(z, y, ignore_index=ignore_index)
+    d = cross_entropy_backward(1.7, cache)
+    assert abs(loss - lt.item()) < 1e-12
+    assert rel_error(d, zt.grad.numpy()) < 1e-12
+    assert not np.any(d[y == ignore_index])  # ignored rows: exactly zero
+
+
+def test_ignore_index_backward_matches_finite_differences():
+    rng = np.random.default_rng(4)
+    z, y = rng.standard_normal((6, 4)), np.array([0, -100, 3, 1, -100, 2])
+    _, cache = cross_entropy(z, y)
+    num = numerical_grad(lambda: cross_entropy(z, y)[0], z)
+    assert rel_error(cross_entropy_backward(1.0, cache), num) < 1e-7
+
+
+def test_ignore_index_bad_input():
+    z = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="every target equals ignore_index=-100"):
+        cross_entropy(z, np.full(3, -100))
+    with pytest.raises(ValueError, match=r"\[0, 4\) or ignore_index=-1, got min -100"):
+        cross_entropy(z, np.array([0, -100, -1]), ignore_index=-1)
+    with pytest.raises(TypeError, match="ignore_index: expected an integer, got 1.5"):
+        cross_entropy(z, np.array([0, 1, 2]), ignore_index=1.5)

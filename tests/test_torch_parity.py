@@ -29,8 +29,9 @@ def torch_twin(layer, dtype):
     return module
 
 
-def compare_with_torch(case, dtype, T=7, B=3, I=5, H=8, seed=0, bias=True):
-    """Worst relative error over every compared quantity, and the per-quantity errors."""
+def compare_with_torch(case, dtype, T=7, B=3, I=5, H=8, seed=0, bias=True, lengths=None):
+    """Worst relative error over every compared quantity, and the per-quantity errors. With
+    ``lengths``, torch runs pack_padded_sequence -> layer -> pad_packed_sequence."""
     layer = make_layer(*case, I=I, H=H, dtype=dtype, seed=seed, bias=bias)
     module = torch_twin(layer, dtype)
     rng = np.random.default_rng(seed + 1)
@@ -38,12 +39,22 @@ def compare_with_torch(case, dtype, T=7, B=3, I=5, H=8, seed=0, bias=True):
         np.asarray(a, dtype) if not isinstance(a, list) else [s.astype(dtype) for s in a]
         for a in random_inputs(layer, T, B, rng)
     )
-    out, final = layer.forward(x, pack(layer, state))
+    out, final = layer.forward(x, pack(layer, state), lengths=lengths)
     dx, dstate0 = layer.backward(dout, pack(layer, dstate))
 
     xt = torch.from_numpy(x).requires_grad_()
     st = [torch.from_numpy(s).requires_grad_() for s in state]
-    out_t, final_t = module(xt, pack(layer, st))
+    if lengths is None:
+        out_t, final_t = module(xt, pack(layer, st))
+    else:
+        rnn_utils = torch.nn.utils.rnn
+        packed = rnn_utils.pack_padded_sequence(
+            xt, torch.tensor(lengths), batch_first=layer.batch_first, enforce_sorted=False
+        )
+        out_p, final_t = module(packed, pack(layer, st))
+        out_t, _ = rnn_utils.pad_packed_sequence(
+            out_p, batch_first=layer.batch_first, total_length=T
+        )
     loss = (out_t * torch.from_numpy(dout)).sum()
     for s, d in zip(unpack(layer, final_t), dstate, strict=True):
         loss = loss + (s * torch.from_numpy(d)).sum()
@@ -84,6 +95,31 @@ def test_layer_without_bias_matches_torch(kind, dtype, B):
     assert worst < TOLERANCE[dtype], errors
 
 
+# ties, a length of 1, unsorted; all equal to T; one sequence much longer than the rest
+LENGTHS = {"ragged": [3, 7, 1, 3, 5], "full": [7, 7, 7, 7, 7], "one-long": [2, 7, 2, 2, 1]}
+
+
+@pytest.mark.parametrize("lengths", LENGTHS.values(), ids=LENGTHS.keys())
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("case", GRID, ids=grid_id)
+def test_lengths_match_torch_packed_sequences(case, dtype, lengths):
+    worst, errors = compare_with_torch(case, dtype, B=5, lengths=np.array(lengths))
+    assert worst < TOLERANCE[dtype], errors
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_lengths_with_segments_of_eight_or_more_match_torch(kind, dtype):
+    """Segments of 8 or more sequences take the joined weights (built once, shared), smaller
+    ones the projection path; bias=False too."""
+    lengths = np.array([4, 1, 3, 4, 2, 4, 4, 3, 4, 4, 4, 4, 2])
+    for bias in (True, False):
+        worst, errors = compare_with_torch(
+            (kind, None, 2, True, False), dtype, T=4, B=13, I=6, H=5, bias=bias, lengths=lengths
+        )
+        assert worst < TOLERANCE[dtype], errors
+
+
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 def test_state_dict_round_trips_with_torch(kind):
     import bptt
@@ -110,7 +146,17 @@ if __name__ == "__main__":
     #   python tests/test_torch_parity.py
     from engine_cases import KINDS
 
+    # and with lengths (torch's packed path), over the grid and the lengths of the tests:
+    #   python tests/test_torch_parity.py
+    print("cell       dtype    padded   lengths")
     for kind, nl in KINDS:
         for dtype in (np.float64, np.float32):
-            worst = max(compare_with_torch(c, dtype)[0] for c in GRID if c[:2] == (kind, nl))
-            print(f"{kind + ('-' + nl if nl else ''):10s} {np.dtype(dtype).name:8s} {worst:.2e}")
+            cases = [c for c in GRID if c[:2] == (kind, nl)]
+            worst = max(compare_with_torch(c, dtype)[0] for c in cases)
+            packed = max(
+                compare_with_torch(c, dtype, B=5, lengths=np.array(lengths))[0]
+                for c in cases
+                for lengths in LENGTHS.values()
+            )
+            name = kind + ("-" + nl if nl else "")
+            print(f"{name:10s} {np.dtype(dtype).name:8s} {worst:.2e} {packed:.2e}")

@@ -12,11 +12,13 @@ suffix ``""`` or ``"_reverse"``:
     bias_hh_l{k}{sfx}    (G*H,)
 """
 
+import functools
+
 import numpy as np
 
 from .._checks import as_array, as_dtype, check_shape, positive_int
 from ..cells import rnn as rnn_cell
-from . import _params, loops
+from . import _params, loops, packing
 
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
@@ -53,6 +55,7 @@ class Recurrent:
         self.zero_grad()
         self._cache = None
         self._work: dict = {}
+        self._arenas: dict = {}
 
     # ------------------------------------------------------------------ parameters
 
@@ -102,6 +105,13 @@ class Recurrent:
             return buf
 
         return get
+
+    def _arena(self, key):
+        """The ``packing.Arena`` of one direction (scratch of a batch run in segments)."""
+        arena = self._arenas.get(key)
+        if arena is None:
+            arena = self._arenas[key] = packing.Arena(self.dtype)
+        return arena
 
     # ------------------------------------------------------------------ checks
 
@@ -157,8 +167,8 @@ class Recurrent:
 
     # ------------------------------------------------------------------ forward
 
-    def __call__(self, x, state=None):
-        return self.forward(x, state)
+    def __call__(self, x, state=None, lengths=None):
+        return self.forward(x, state, lengths)
 
     def _weights(self, k, sfx):
         """W_ih, W_hh and the biases the loops fold into the input projection."""
@@ -173,41 +183,60 @@ class Recurrent:
         bias[: 2 * H] += b_hh[: 2 * H]
         return W_ih, W_hh, bias, b_hh[2 * H :]
 
-    def forward(self, x, state=None):
+    def _run(self, weights, reverse, X, init, work, shared=None):
+        """One direction of one layer, the time loop of this kind: X (T, I, B), init a tuple
+        of (H, B) initial states (h, or h and c). Returns S (T+1, H, B), the final states (a
+        tuple of (H, B) views: copy them) and the cache."""
+        W_ih, W_hh, bias, b_hn = weights
+        if self.kind == "LSTM":
+            S, c_n, cache = loops.lstm_forward(X, W_ih, W_hh, bias, *init, reverse, work, shared)
+            return S, (loops.final(S, reverse), c_n), cache
+        if self.kind == "GRU":
+            S, cache = loops.gru_forward(X, W_ih, W_hh, bias, b_hn, *init, reverse, work, shared)
+        else:
+            S, cache = loops.rnn_forward(
+                X, W_ih, W_hh, bias, *init, reverse, work, self.nonlinearity, shared
+            )
+        return S, (loops.final(S, reverse),), cache
+
+    def _direction(self, plan, k, d, X, init):
+        """Direction d of layer k over X (T, I, B) from init (tuple of (H, B)), both in the
+        plan's batch order. Returns its outputs (T, H, B), final states and cache."""
+        run = functools.partial(self._run, self._weights(k, self._suffixes()[d]), d == 1)
+        if plan is None:
+            S, finals, cache = run(X, init, self._buffer((k, d)))
+            return loops.outputs(S, d == 1), finals, cache
+        return plan.forward(run, X, init, d == 1, self._arena((k, d)))
+
+    def forward(self, x, state=None, lengths=None):
         """x: (T, B, I) or (B, T, I) if batch_first; state: h (L*D, B, H), for LSTM (h, c); None
-        means zeros. Returns out (T, B, D*H) (or batch-first) and the final state, same
-        structure."""
+        means zeros; lengths: None, or (B,) integers in 1..T, the steps of each sequence (torch's
+        packed sequences, see ``bptt.nn.packing``). Returns out (T, B, D*H) (or batch-first),
+        zero at padded steps, and the final state, same structure as ``state``."""
         x = self._check_x(x)
         T, B, _ = x.shape
+        plan = packing.plan(lengths, T, B)  # None: every sequence has all T steps
         H, D = self.hidden_size, self.num_directions
         state0 = self._check_state(state, B)
         finals = [np.empty(self._state_shape(B), self.dtype) for _ in state0]
         out = np.empty((B, T, D * H) if self.batch_first else (T, B, D * H), self.dtype)
         X, layers = x.transpose(0, 2, 1), []  # (T, I, B): per step, features first
+        sort, unsort = (plan.sorted, plan.unsorted) if plan else (_same, _same)
+        X = sort(X)
         for k in range(self.num_layers):
             last = k == self.num_layers - 1
             # the next layer's input (T, D*H, B): this layer's outputs (with one direction, the
             # states themselves, which the next layer copies into its own blocks)
             Y = None if last or D == 1 else self._buffer((k, "out"))("Y", (T, D * H, B))
             dirs = []
-            for d, sfx in enumerate(self._suffixes()):
-                work, reverse, j = self._buffer((k, d)), d == 1, k * D + d
-                W_ih, W_hh, bias, b_hn = self._weights(k, sfx)
-                h0 = state0[0][j].T
-                if self.kind == "LSTM":
-                    S, c_n, cache = loops.lstm_forward(
-                        X, W_ih, W_hh, bias, h0, state0[1][j].T, reverse, work
-                    )
-                    finals[1][j] = c_n.T
-                elif self.kind == "GRU":
-                    S, cache = loops.gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work)
-                else:
-                    S, cache = loops.rnn_forward(
-                        X, W_ih, W_hh, bias, h0, reverse, work, self.nonlinearity
-                    )
-                finals[0][j] = loops.final(S, reverse).T
-                S_out = loops.outputs(S, reverse)  # (T, H, B)
+            for d in range(D):
+                j = k * D + d
+                init = tuple(sort(s[j].T) for s in state0)
+                S_out, final, cache = self._direction(plan, k, d, X, init)  # (T, H, B)
+                for f_all, f in zip(finals, final, strict=True):
+                    f_all[j] = unsort(f).T
                 if last:
+                    S_out = unsort(S_out)
                     np.copyto(
                         out[:, :, d * H : (d + 1) * H],
                         S_out.transpose(2, 0, 1) if self.batch_first else S_out.transpose(0, 2, 1),
@@ -219,67 +248,94 @@ class Recurrent:
                 dirs.append(cache)
             layers.append(dirs)
             X = Y
-        self._cache = (layers, B, T)
+        self._cache = (layers, B, T, plan)
         return out, self._pack(tuple(finals))
 
     # ------------------------------------------------------------------ backward
 
+    def _direction_backward(self, plan, k, d, dY, dfinal, cache):
+        """Backward of ``_direction``: dY (T, H, B), dfinal a tuple of (H, B). Returns the pieces
+        of dx (see ``bptt.nn.loops``), the gradients of (W_ih, W_hh, b_ih, b_hh) and dL/d the
+        initial states (a tuple of (H, B))."""
+        W_hhT = self.params[f"weight_hh_l{k}{self._suffixes()[d]}"].T  # BLAS reads it as is
+        if plan is not None:
+            steps = functools.partial(self._steps_backward, W_hhT)
+            return plan.backward(self.kind, steps, dY, dfinal, cache, self._arena((k, d)))
+        work = self._buffer((k, d))
+        if self.kind == "LSTM":
+            pieces, g, dh0, dc0 = loops.lstm_backward(dY, *dfinal, cache, W_hhT, work)
+            return pieces, g, (dh0, dc0)
+        back = loops.gru_backward if self.kind == "GRU" else loops.rnn_backward
+        pieces, g, dh0 = back(dY, *dfinal, cache, W_hhT, work)
+        return pieces, g, (dh0,)
+
+    def _steps_backward(self, W_hhT, dY, dfinal, cache, work):
+        """The backward time loop of this kind: per-step gate gradients (T, R, B) and dL/d the
+        initial states (a tuple of (H, B))."""
+        if self.kind == "LSTM":
+            dA, dh0, dc0 = loops.lstm_backward_steps(dY, *dfinal, cache, W_hhT, work)
+            return dA, (dh0, dc0)
+        steps = loops.gru_backward_steps if self.kind == "GRU" else loops.rnn_backward_steps
+        dG, dh0 = steps(dY, *dfinal, cache, W_hhT, work)
+        return dG, (dh0,)
+
     def backward(self, dout, dstate=None):
         """Gradients for the last forward, once (as torch, a graph is differentiated once).
-        dout: like its ``out``; dstate: like its final state (None means zeros). Returns
-        (dx, dstate0) with the shapes of x and the initial state, and sets ``self.grads``."""
+        dout: like its ``out`` (ignored at padded steps); dstate: like its final state (None
+        means zeros). Returns (dx, dstate0) with the shapes of x and the initial state (dx zero
+        at padded steps), and sets ``self.grads``."""
         if self._cache is None:
             raise RuntimeError(
                 "backward: call forward first (each forward can be differentiated once, "
                 "and there is none pending)"
             )
-        layers, B, T = self._cache
+        layers, B, T, plan = self._cache
         H, D = self.hidden_size, self.num_directions
         out_shape = (B, T, D * H) if self.batch_first else (T, B, D * H)
         dout = as_array("dout", dout, self.dtype, ndim=3, what="(the shape of the last output)")
         check_shape("dout", dout, out_shape)
         dfinal = self._check_state(dstate, B, name="dstate")
         dstate0 = [np.empty(self._state_shape(B), self.dtype) for _ in dfinal]
+        sort, unsort = (plan.sorted, plan.unsorted) if plan else (_same, _same)
         # (T, D*H, B): per step a contiguous (features, batch) block
         dY = np.ascontiguousarray(
-            dout.transpose(1, 2, 0) if self.batch_first else dout.transpose(0, 2, 1)
+            sort(dout.transpose(1, 2, 0) if self.batch_first else dout.transpose(0, 2, 1))
         )
         grads = {}
         for k in reversed(range(self.num_layers)):
-            dirs = layers[k]
             dX = None
             for d, sfx in enumerate(self._suffixes()):
-                work, cache, j = self._buffer((k, d)), dirs[d], k * D + d
-                W_ih, W_hh = (
-                    self.params[f"weight_ih_l{k}{sfx}"],
-                    self.params[f"weight_hh_l{k}{sfx}"],
+                j = k * D + d
+                pieces, g, d0 = self._direction_backward(
+                    plan,
+                    k,
+                    d,
+                    dY[:, d * H : (d + 1) * H],
+                    tuple(sort(s[j].T) for s in dfinal),
+                    layers[k][d],
                 )
-                W_hhT = W_hh.T       # a transposed view: BLAS reads it as is, no copy
-                dY_d, dh_n = dY[:, d * H : (d + 1) * H], dfinal[0][j].T
-                if self.kind == "LSTM":
-                    pieces, g, dh0, dc0 = loops.lstm_backward(
-                        dY_d, dh_n, dfinal[1][j].T, cache, W_hhT, work
-                    )
-                    dstate0[1][j] = dc0.T
-                elif self.kind == "GRU":
-                    pieces, g, dh0 = loops.gru_backward(dY_d, dh_n, cache, W_hhT, work)
-                else:
-                    pieces, g, dh0 = loops.rnn_backward(dY_d, dh_n, cache, W_hhT, work)
-                dstate0[0][j] = dh0.T
+                for s_all, s in zip(dstate0, d0, strict=True):
+                    s_all[j] = unsort(s).T
                 names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
                 for name, value in zip(names[: 4 if self.bias else 2], g, strict=False):
                     grads[f"{name}_l{k}{sfx}"] = value
+                W_ih = self.params[f"weight_ih_l{k}{sfx}"]
                 for rows, G in pieces:
-                    if k == 0:  # (T*B, I): the layout of x
+                    if k == 0:  # (steps, I): the layout of x
                         part = G.T @ W_ih[rows]
-                    else:  # (D*H, T*B): the layout of the layer below's outputs
+                    else:  # (D*H, steps): the layout of the layer below's outputs
                         part = W_ih[rows].T @ G
                     dX = part if dX is None else np.add(dX, part, out=dX)
-            if k > 0:
+            if k > 0 and plan is None:
                 dY = np.ascontiguousarray(dX.reshape(-1, T, B).transpose(1, 0, 2))
+            elif k > 0:
+                dY = plan.unpack_cols(dX)
         self.grads = {name: grads[name] for name in self.params}
         self._cache = None  # backward reused the forward's buffers for the gradients
-        dx = dX.reshape(T, B, -1)
+        if plan is None:
+            dx = dX.reshape(T, B, -1)
+        else:
+            dx = plan.unpack_rows(dX)[:, plan.inverse]  # (T, B, I) in the caller's order
         dx = dx.transpose(1, 0, 2) if self.batch_first else dx
         return dx, self._pack(tuple(dstate0))
 
@@ -290,6 +346,10 @@ class Recurrent:
             f"bias={self.bias}, batch_first={self.batch_first}, "
             f"bidirectional={self.bidirectional}, dtype={self.dtype.name}{extra})"
         )
+
+
+def _same(a):
+    return a
 
 
 class RNN(Recurrent):

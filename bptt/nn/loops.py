@@ -115,6 +115,16 @@ def copy_scaled(src: np.ndarray, dst: np.ndarray, scale=None) -> None:
         np.multiply(src.reshape(G, -1, C), scale, out=dst.reshape(G, -1, C))
 
 
+def built(shared, name: str, make):
+    """``make()``, or with a ``shared`` dict its value kept under ``name``: the weight matrices
+    a forward builds, built once when ``bptt.nn.packing`` runs the forward in segments."""
+    if shared is None:
+        return make()
+    if name not in shared:
+        shared[name] = make()
+    return shared[name]
+
+
 def input_weights(W_ih, bias, out, scale=None) -> np.ndarray:
     """[W_ih | bias] into ``out`` (G*H, I+1), scaled per gate as ``copy_scaled``; a missing bias
     is a zero column."""
@@ -127,10 +137,10 @@ def input_weights(W_ih, bias, out, scale=None) -> np.ndarray:
     return out
 
 
-def project(W_ih, bias, Z, reverse, work, A, key="") -> None:
+def project(W_ih, bias, Z, reverse, work, A, key="", shared=None) -> None:
     """A (T, G, H, B) = W_ih @ x[t] + bias for all steps, before the loop. Z: the blocks from
     ``stack_inputs``; bias: (GH,) or None; ``key`` tells its scratch buffers apart from those
-    of another projection of the same step.
+    of another projection of the same step; ``shared`` as in ``built``.
 
     With a batch of 8 or more, one batched matmul of [W_ih | bias] by the [x; 1] rows of the
     blocks writes the per-step blocks directly. With a smaller batch, the inputs copied
@@ -142,7 +152,9 @@ def project(W_ih, bias, Z, reverse, work, A, key="") -> None:
     I = W_ih.shape[1]
     A3 = A.reshape(T, G * H, B)
     if B >= 8:
-        W = input_weights(W_ih, bias, work("Wi" + key, (G * H, I + 1)))
+        W = built(
+            shared, "Wi" + key, lambda: input_weights(W_ih, bias, work("Wi" + key, (G * H, I + 1)))
+        )
         np.matmul(W, previous(Z, reverse)[:, : I + 1], out=A3)
         return
     X = work("Xf" + key, (I, T * B))
@@ -156,10 +168,18 @@ def project(W_ih, bias, Z, reverse, work, A, key="") -> None:
         np.add(P3, bias[:, None], A3)
 
 
-def preactivations(W_ih, W_hh, bias, Z, reverse, work, scale=None):
+def joined_weights(W_ih, W_hh, bias, out, scale=None) -> np.ndarray:
+    """[W_ih | bias | W_hh] into ``out`` (G*H, I+1+H), scaled per gate as ``copy_scaled``."""
+    I = W_ih.shape[1]
+    input_weights(W_ih, bias, out[:, : I + 1], scale)
+    copy_scaled(W_hh, out[:, I + 1 :], scale)
+    return out
+
+
+def preactivations(W_ih, W_hh, bias, Z, reverse, work, scale=None, shared=None):
     """For RNN, LSTM and the GRU's r and z gates: a function ``step(t, p, out)`` that writes the
     pre-activations of step t (G*H, B), from the state S[p], into ``out``; and whether they come
-    multiplied by ``scale``.
+    multiplied by ``scale``. ``shared`` as in ``built``.
 
     With a batch of 8 or more, one GEMM of the joined weights [W_ih | b | W_hh] (copied each
     forward, ``scale`` folded in) by the block Z[p]. With a smaller batch each GEMM is a
@@ -169,9 +189,9 @@ def preactivations(W_ih, W_hh, bias, Z, reverse, work, scale=None):
     """
     (GH, H), B, I = W_hh.shape, Z.shape[2], W_ih.shape[1]
     if B >= 8:
-        W = work("W", (GH, I + 1 + H))
-        input_weights(W_ih, bias, W[:, : I + 1], scale)
-        copy_scaled(W_hh, W[:, I + 1 :], scale)
+        W = built(
+            shared, "W", lambda: joined_weights(W_ih, W_hh, bias, work("W", (GH, I + 1 + H)), scale)
+        )
         return (lambda t, p, out: np.dot(W, Z[p], out)), scale is not None
     P = work("P", (Z.shape[0] - 1, 1, GH, B))
     project(W_ih, bias, Z, reverse, work, P)
@@ -192,21 +212,19 @@ def blocks_read(Z: np.ndarray, reverse: bool, work) -> np.ndarray:
     return Zf
 
 
-def joined_grads(M: np.ndarray, Z: np.ndarray, H: int, reverse: bool, work) -> tuple:
+def joined_grads(M: np.ndarray, Zf: np.ndarray, H: int) -> tuple:
     """RNN and LSTM: the gradients of (W_ih, W_hh, b_ih, b_hh) from the gate gradients M
-    (G*H, T*B), feature-major, in one GEMM by the blocks the steps read (views of one new array;
-    b_hh is a copy of b_ih, so that each gradient has its own memory)."""
-    Zf = blocks_read(Z, reverse, work)
+    (G*H, N), feature-major, in one GEMM by the blocks the steps read, Zf (I+1+H, N) (views of
+    one new array; b_hh is a copy of b_ih, so that each gradient has its own memory)."""
     I = Zf.shape[0] - 1 - H
     dW = M @ Zf.T  # (G*H, I+1+H): [dW_ih | db | dW_hh]
     return dW[:, :I], dW[:, I + 1 :], dW[:, I], dW[:, I].copy()
 
 
-def gru_grads(M: np.ndarray, Z: np.ndarray, H: int, reverse: bool, work) -> tuple:
-    """GRU: the gradients of (W_ih, W_hh, b_ih, b_hh) from M (4H, T*B), feature-major rows
+def gru_grads(M: np.ndarray, Zf: np.ndarray, H: int) -> tuple:
+    """GRU: the gradients of (W_ih, W_hh, b_ih, b_hh) from M (4H, N), feature-major rows
     [dgh_r, dgh_z, dgh_n, dgi_n] (dgi_r = dgh_r, dgi_z = dgh_z). Three GEMMs by the rows of the
-    blocks each needs: r, z by [x; 1; h], dgh_n by [1; h], dgi_n by [x; 1]."""
-    Zf = blocks_read(Z, reverse, work)
+    blocks Zf each needs: r, z by [x; 1; h], dgh_n by [1; h], dgi_n by [x; 1]."""
     I = Zf.shape[0] - 1 - H
     rz = M[: 2 * H] @ Zf.T  # [dW_i | db | dW_h] of r, z
     hn = M[2 * H : 3 * H] @ Zf[I:].T  # [db_hn | dW_hn]
@@ -217,6 +235,15 @@ def gru_grads(M: np.ndarray, Z: np.ndarray, H: int, reverse: bool, work) -> tupl
         np.concatenate((rz[:, I], n[:, I])),
         np.concatenate((rz[:, I], hn[:, 0])),
     )
+
+
+def gradients(kind: str, M: np.ndarray, Zf: np.ndarray, H: int) -> tuple:
+    """The pieces of dx (see the module docstring) and the gradients of (W_ih, W_hh, b_ih,
+    b_hh), from the feature-major gate gradients M and blocks Zf of one direction."""
+    if kind == "GRU":
+        pieces = [(slice(0, 2 * H), M[: 2 * H]), (slice(2 * H, 3 * H), M[3 * H :])]
+        return pieces, gru_grads(M, Zf, H)
+    return [(slice(None), M)], joined_grads(M, Zf, H)
 
 
 def copy_feature_major(src: np.ndarray, dst: np.ndarray) -> None:
@@ -244,12 +271,13 @@ def feature_major(dG: np.ndarray, out: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------- RNN
 
 
-def rnn_forward(X, W_ih, W_hh, bias, h0, reverse, work, nonlinearity="tanh"):
-    """X: (T, I, B); bias: b_ih + b_hh or None; h0: (H, B). Returns S (T+1, H, B) and the cache."""
+def rnn_forward(X, W_ih, W_hh, bias, h0, reverse, work, nonlinearity="tanh", shared=None):
+    """X: (T, I, B); bias: b_ih + b_hh or None; h0: (H, B); ``shared`` as in ``built``.
+    Returns S (T+1, H, B) and the cache."""
     T, H = X.shape[0], W_hh.shape[1]
     Z = stack_inputs(X, H, reverse, work)
     S = states(Z, H)
-    pre, _ = preactivations(W_ih, W_hh, bias, Z, reverse, work)
+    pre, _ = preactivations(W_ih, W_hh, bias, Z, reverse, work, shared=shared)
     initial(S, reverse)[...] = h0
     for t, p, c in steps(T, reverse):
         h = S[c]
@@ -264,6 +292,14 @@ def rnn_backward(dY, dh_final, cache, W_hhT, work):
     Returns the pieces of dx (see the module docstring), the gradients of
     (W_ih, W_hh, b_ih, b_hh) and dL/dh0 (H, B).
     """
+    dG, dh0 = rnn_backward_steps(dY, dh_final, cache, W_hhT, work)
+    T, _, H, B = dG.shape
+    M = feature_major(dG, work("M", (H, T * B)))
+    return *gradients("RNN", M, blocks_read(cache["Z"], cache["reverse"], work), H), dh0
+
+
+def rnn_backward_steps(dY, dh_final, cache, W_hhT, work):
+    """The time loop of ``rnn_backward``: dL/da per step, dG (T, 1, H, B), and dL/dh0 (H, B)."""
     Z, reverse = cache["Z"], cache["reverse"]
     T, H, B = dY.shape
     F = work("F", (T, 1, H, B))
@@ -279,16 +315,14 @@ def rnn_backward(dY, dh_final, cache, W_hhT, work):
             np.add(dh, dY[t], dh)
         rnn.backward(dh, F[t, 0], dG[t, 0])
         last = t
-    dh0 = W_hhT @ dG[last, 0]
-    M = feature_major(dG, work("M", (H, T * B)))
-    return [(slice(None), M)], joined_grads(M, Z, H, reverse, work), dh0
+    return dG, W_hhT @ dG[last, 0]
 
 
 # ---------------------------------------------------------------------------------------- LSTM
 
 
-def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work):
-    """X: (T, I, B); bias: b_ih + b_hh or None; h0, c0: (H, B).
+def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work, shared=None):
+    """X: (T, I, B); bias: b_ih + b_hh or None; h0, c0: (H, B); ``shared`` as in ``built``.
 
     Returns S (T+1, H, B), the final cell state (H, B) (a view: copy it) and the cache.
     """
@@ -297,7 +331,7 @@ def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work):
     S = states(Z, H)
     scale = lstm.COLUMNS[W_hh.dtype][0]  # σ's ½, folded into the joined weights
     A = work("A", (T, 4, H, B))  # pre-activations, then the gate activations
-    pre, prescaled = preactivations(W_ih, W_hh, bias, Z, reverse, work, scale)
+    pre, prescaled = preactivations(W_ih, W_hh, bias, Z, reverse, work, scale, shared)
     F = work("F", (T, 5, H, B))  # tanh(c) in F[:, 4], then the derivative factors
     C = work("C", (T + 1, H, B))
     initial(S, reverse)[...] = h0
@@ -312,7 +346,16 @@ def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work):
 def lstm_backward(dY, dh_final, dc_final, cache, W_hhT, work):
     """Returns the pieces of dx (see the module docstring), the gradients of
     (W_ih, W_hh, b_ih, b_hh), dL/dh0 and dL/dc0."""
-    Z, A, F, C, reverse = cache["Z"], cache["A"], cache["F"], cache["C"], cache["reverse"]
+    dA, dh0, dc0 = lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work)
+    M = feature_major(dA, cache["A"])  # the activations are no longer needed
+    H = dY.shape[1]
+    return *gradients("LSTM", M, blocks_read(cache["Z"], cache["reverse"], work), H), dh0, dc0
+
+
+def lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work):
+    """The time loop of ``lstm_backward``: dL/da per step, dA (T, 4, H, B) (a view of the
+    cache's F), dL/dh0 and dL/dc0 (H, B)."""
+    A, F, C, reverse = cache["A"], cache["F"], cache["C"], cache["reverse"]
     T, H, B = dY.shape
     lstm.backward_factors(A, previous(C, reverse), F[:, 4], out=F)  # (T, 5, H, B)
     dA = F[:, :4]  # dL/da overwrites the factors step by step
@@ -328,17 +371,16 @@ def lstm_backward(dY, dh_final, dc_final, cache, W_hhT, work):
             np.add(dh, dY[t], dh)
         lstm.backward(dh, dc, F[t], A[t, 1], dA[t])
         last = t
-    dh0 = W_hhT @ dA[last].reshape(4 * H, B)
-    M = feature_major(dA, A)  # the activations are no longer needed
-    return [(slice(None), M)], joined_grads(M, Z, H, reverse, work), dh0, dc.copy()
+    return dA, W_hhT @ dA[last].reshape(4 * H, B), dc.copy()
 
 
 # ----------------------------------------------------------------------------------------- GRU
 
 
-def gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work):
+def gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work, shared=None):
     """X: (T, I, B); bias: b_ih plus the r, z parts of b_hh, or None; b_hn: (H,) the n part of
-    b_hh, which r multiplies, or None; h0: (H, B). Returns S (T+1, H, B) and the cache.
+    b_hh, which r multiplies, or None; h0: (H, B); ``shared`` as in ``built``. Returns
+    S (T+1, H, B) and the cache.
 
     The r and z gates add their input and hidden sides like an LSTM's, so they take
     ``preactivations`` (σ's ½ folded into the joined weights); the n gate's input side is
@@ -351,12 +393,10 @@ def gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work):
     A = work("A", (T, 3, H, B))  # pre-activations, then the gate activations r, z, n
     b_rz, b_in = (None, None) if bias is None else (bias[: 2 * H], bias[2 * H :])
     rz, prescaled = preactivations(
-        W_ih[: 2 * H], W_hh[: 2 * H], b_rz, Z, reverse, work, gru.RZ_SCALE[W_hh.dtype]
+        W_ih[: 2 * H], W_hh[: 2 * H], b_rz, Z, reverse, work, gru.RZ_SCALE[W_hh.dtype], shared
     )
-    project(W_ih[2 * H :], b_in, Z, reverse, work, A[:, 2:], key="n")
-    W_n = work("Wn", (H, 1 + H))
-    W_n[:, 0] = 0 if b_hn is None else b_hn
-    W_n[:, 1:] = W_hh[2 * H :]
+    project(W_ih[2 * H :], b_in, Z, reverse, work, A[:, 2:], "n", shared)
+    W_n = built(shared, "Wn", lambda: hidden_n_weights(W_hh[2 * H :], b_hn, work("Wn", (H, 1 + H))))
     GH_n = work("GHn", (T, H, B))  # W_hn h + b_hn, kept for the backward
     initial(S, reverse)[...] = h0
     for t, p, c in steps(T, reverse):
@@ -367,9 +407,25 @@ def gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work):
     return S, {"Z": Z, "A": A, "GHn": GH_n, "reverse": reverse}
 
 
+def hidden_n_weights(W_hn, b_hn, out) -> np.ndarray:
+    """[b_hn | W_hn] into ``out`` (H, 1+H); a missing bias is a zero column."""
+    out[:, 0] = 0 if b_hn is None else b_hn
+    out[:, 1:] = W_hn
+    return out
+
+
 def gru_backward(dY, dh_final, cache, W_hhT, work):
     """Returns the pieces of dx (see the module docstring), the gradients of
     (W_ih, W_hh, b_ih, b_hh) and dL/dh0."""
+    D, dh0 = gru_backward_steps(dY, dh_final, cache, W_hhT, work)
+    T, _, H, B = D.shape
+    M = feature_major(D, work("M", (4 * H, T * B)))
+    return *gradients("GRU", M, blocks_read(cache["Z"], cache["reverse"], work), H), dh0
+
+
+def gru_backward_steps(dY, dh_final, cache, W_hhT, work):
+    """The time loop of ``gru_backward``: per step D (T, 4, H, B) = [dgh_r, dgh_z, dgh_n,
+    dgi_n], and dL/dh0 (H, B)."""
     Z, A, GH_n, reverse = cache["Z"], cache["A"], cache["GHn"], cache["reverse"]
     T, H, B = dY.shape
     F = work("F", (T, 4, H, B))
@@ -389,6 +445,4 @@ def gru_backward(dY, dh_final, cache, W_hhT, work):
         last = t
     dh0 = W_hhT @ D[last, :3].reshape(3 * H, B)
     dh0 += direct
-    M = feature_major(D, work("M", (4 * H, T * B)))
-    pieces = [(slice(0, 2 * H), M[: 2 * H]), (slice(2 * H, 3 * H), M[3 * H :])]
-    return pieces, gru_grads(M, Z, H, reverse, work), dh0
+    return D, dh0

@@ -1,10 +1,11 @@
 """Softmax cross-entropy over logits, forward and backward (mean over the tokens, in nats).
 
-Legend: N tokens, V classes (the vocabulary).
+Legend: N tokens, V classes (the vocabulary), K the tokens that count (targets not equal to
+``ignore_index``, torch's meaning: padding positions of a variable-length batch).
 
     p = softmax(z)                         computed as exp(z - max z) / sum, so no overflow
-    L = -(1/N) sum_n log p[n, y_n]         log p = (z - max z) - log sum exp(z - max z)
-    dL/dz = (p - onehot(y)) / N
+    L = -(1/K) sum_{n counted} log p[n, y_n]    log p = (z - max z) - log sum exp(z - max z)
+    dL/dz = (p - onehot(y)) / K on counted rows, 0 on ignored rows
 """
 
 import numpy as np
@@ -12,18 +13,20 @@ import numpy as np
 from .._checks import as_array
 
 
-def cross_entropy(logits, targets) -> tuple[float, tuple]:
-    """Mean softmax cross-entropy.
+def cross_entropy(logits, targets, ignore_index: int = -100) -> tuple[float, tuple]:
+    """Mean softmax cross-entropy, as torch.nn.functional.cross_entropy.
 
     Parameters
     ----------
     logits : (N, V) float array
-    targets : (N,) int array, each in [0, V)
+    targets : (N,) int array, each in [0, V) or equal to ``ignore_index``
+    ignore_index : targets equal to it count for nothing (torch's default, -100)
 
     Returns
     -------
-    loss : float, mean over the N tokens of -log p[n, y_n]
-    cache : what ``cross_entropy_backward`` needs (the probabilities and the targets)
+    loss : float, mean over the counted tokens of -log p[n, y_n]
+    cache : what ``cross_entropy_backward`` needs (the probabilities, the targets and which
+        rows count)
     """
     z = np.asarray(logits)
     if z.dtype.kind != "f":
@@ -37,22 +40,42 @@ def cross_entropy(logits, targets) -> tuple[float, tuple]:
         raise ValueError(f"targets: expected shape ({N},), got {y.shape}")
     if N == 0:
         raise ValueError("logits: expected at least one token, got shape (0, V)")
-    if y.min() < 0 or y.max() >= V:
-        raise ValueError(f"targets: expected values in [0, {V}), got min {y.min()}, max {y.max()}")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"ignore_index: expected an integer, got {ignore_index!r}")
+    keep = y != ignore_index  # (N,) the rows that count
+    K = int(keep.sum())
+    if K == 0:
+        raise ValueError(
+            f"targets: every target equals ignore_index={ignore_index}; expected at least one "
+            "that counts (the mean over none is undefined)"
+        )
+    counted = y[keep] if K < N else y
+    if counted.min() < 0 or counted.max() >= V:
+        raise ValueError(
+            f"targets: expected values in [0, {V}) or ignore_index={ignore_index}, got min "
+            f"{counted.min()}, max {counted.max()}"
+        )
+    if K < N:
+        y = np.where(keep, y, 0)  # any class: the ignored rows' log p is not used
     shifted = z - z.max(axis=1, keepdims=True)                             # (N, V), max 0
     p = np.exp(shifted)                                                     # (N, V)
     total = p.sum(axis=1)                                                   # (N,)
     p /= total[:, None]
     rows = np.arange(N)
     logp = shifted[rows, y] - np.log(total)                                 # (N,)
-    loss = -float(np.mean(logp, dtype=np.float64))
-    return loss, (p, y)
+    if K == N:
+        return -float(np.mean(logp, dtype=np.float64)), (p, y, None)
+    return -float(np.mean(logp[keep], dtype=np.float64)), (p, y, keep)
 
 
 def cross_entropy_backward(dloss: float, cache: tuple) -> np.ndarray:
-    """dlogits (N, V) = dloss * (p - onehot(y)) / N, for the forward that made ``cache``."""
-    p, y = cache
+    """dlogits (N, V) = dloss * (p - onehot(y)) / K on the counted rows and 0 on the ignored
+    ones, for the forward that made ``cache``."""
+    p, y, keep = cache
     N = p.shape[0]
-    dz = p * (dloss / N)                                                    # (N, V), a new array
-    dz[np.arange(N), y] -= dloss / N
+    K = N if keep is None else int(keep.sum())
+    dz = p * (dloss / K)                                                    # (N, V), a new array
+    dz[np.arange(N), y] -= dloss / K
+    if keep is not None:
+        dz[~keep] = 0
     return dz
