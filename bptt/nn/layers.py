@@ -56,6 +56,7 @@ class Recurrent:
         self._cache = None
         self._work: dict = {}
         self._arenas: dict = {}
+        self.state_grads = None  # per-step dL/dstate of the last backward(keep_state_grads=True)
 
     # ------------------------------------------------------------------ parameters
 
@@ -253,37 +254,48 @@ class Recurrent:
 
     # ------------------------------------------------------------------ backward
 
-    def _direction_backward(self, plan, k, d, dY, dfinal, cache):
-        """Backward of ``_direction``: dY (T, H, B), dfinal a tuple of (H, B). Returns the pieces
-        of dx (see ``bptt.nn.loops``), the gradients of (W_ih, W_hh, b_ih, b_hh) and dL/d the
-        initial states (a tuple of (H, B))."""
+    def _direction_backward(self, plan, k, d, dY, dfinal, cache, kept=None):
+        """Backward of ``_direction``: dY (T, H, B), dfinal a tuple of (H, B); kept: None, or a
+        tuple of (T, H, B) arrays for the per-step state gradients (dh, and dc for an LSTM).
+        Returns the pieces of dx (see ``bptt.nn.loops``), the gradients of
+        (W_ih, W_hh, b_ih, b_hh) and dL/d the initial states (a tuple of (H, B))."""
         W_hhT = self.params[f"weight_hh_l{k}{self._suffixes()[d]}"].T  # BLAS reads it as is
         if plan is not None:
             steps = functools.partial(self._steps_backward, W_hhT)
-            return plan.backward(self.kind, steps, dY, dfinal, cache, self._arena((k, d)))
+            return plan.backward(self.kind, steps, dY, dfinal, cache, self._arena((k, d)), kept)
         work = self._buffer((k, d))
         if self.kind == "LSTM":
-            pieces, g, dh0, dc0 = loops.lstm_backward(dY, *dfinal, cache, W_hhT, work)
+            pieces, g, dh0, dc0 = loops.lstm_backward(dY, *dfinal, cache, W_hhT, work, kept)
             return pieces, g, (dh0, dc0)
         back = loops.gru_backward if self.kind == "GRU" else loops.rnn_backward
-        pieces, g, dh0 = back(dY, *dfinal, cache, W_hhT, work)
+        pieces, g, dh0 = back(dY, *dfinal, cache, W_hhT, work, kept)
         return pieces, g, (dh0,)
 
-    def _steps_backward(self, W_hhT, dY, dfinal, cache, work):
+    def _steps_backward(self, W_hhT, dY, dfinal, cache, work, kept=None):
         """The backward time loop of this kind: per-step gate gradients (T, R, B) and dL/d the
         initial states (a tuple of (H, B))."""
         if self.kind == "LSTM":
-            dA, dh0, dc0 = loops.lstm_backward_steps(dY, *dfinal, cache, W_hhT, work)
+            dA, dh0, dc0 = loops.lstm_backward_steps(dY, *dfinal, cache, W_hhT, work, kept)
             return dA, (dh0, dc0)
         steps = loops.gru_backward_steps if self.kind == "GRU" else loops.rnn_backward_steps
-        dG, dh0 = steps(dY, *dfinal, cache, W_hhT, work)
+        dG, dh0 = steps(dY, *dfinal, cache, W_hhT, work, kept)
         return dG, (dh0,)
 
-    def backward(self, dout, dstate=None):
+    def backward(self, dout, dstate=None, keep_state_grads: bool = False):
         """Gradients for the last forward, once (as torch, a graph is differentiated once).
         dout: like its ``out`` (ignored at padded steps); dstate: like its final state (None
         means zeros). Returns (dx, dstate0) with the shapes of x and the initial state (dx zero
-        at padded steps), and sets ``self.grads``."""
+        at padded steps), and sets ``self.grads``.
+
+        With ``keep_state_grads=True`` it also sets ``self.state_grads``: the gradient of the
+        loss with respect to the hidden state of every step and layer, dh of shape
+        (L, T, B, D*H) (batch_first: (L, B, T, D*H)); for an LSTM a tuple (dh, dc), dc the cell
+        state's. ``dh[k, t]`` is the total dL/dh_t of layer k (direction d in the columns
+        d*H:(d+1)*H, as in ``out``): what reaches h_t from the layer above (for the top layer,
+        ``dout[t]``) and from the next step (t+1, or t-1 in reverse), plus ``dstate`` at a
+        sequence's last step; zero at padded steps. It is what ``h_t.retain_grad()`` gives in
+        torch on a loop over steps. Otherwise ``self.state_grads`` is None, and no extra work
+        is done."""
         if self._cache is None:
             raise RuntimeError(
                 "backward: call forward first (each forward can be differentiated once, "
@@ -302,10 +314,14 @@ class Recurrent:
             sort(dout.transpose(1, 2, 0) if self.batch_first else dout.transpose(0, 2, 1))
         )
         grads = {}
+        # per-step state gradients, if asked: (L, T, B, D*H) each, the kind's state parts
+        kept_all = [np.zeros((self.num_layers, T, B, D * H), self.dtype) for _ in dfinal]
+        kept_all = kept_all if keep_state_grads else []
         for k in reversed(range(self.num_layers)):
             dX = None
             for d, sfx in enumerate(self._suffixes()):
                 j = k * D + d
+                kept = tuple(np.zeros((T, H, B), self.dtype) for _ in kept_all) or None
                 pieces, g, d0 = self._direction_backward(
                     plan,
                     k,
@@ -313,9 +329,12 @@ class Recurrent:
                     dY[:, d * H : (d + 1) * H],
                     tuple(sort(s[j].T) for s in dfinal),
                     layers[k][d],
+                    kept,
                 )
                 for s_all, s in zip(dstate0, d0, strict=True):
                     s_all[j] = unsort(s).T
+                for a_all, a in zip(kept_all, kept or (), strict=True):
+                    a_all[k, :, :, d * H : (d + 1) * H] = unsort(a).transpose(0, 2, 1)
                 names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
                 for name, value in zip(names[: 4 if self.bias else 2], g, strict=False):
                     grads[f"{name}_l{k}{sfx}"] = value
@@ -331,6 +350,11 @@ class Recurrent:
             elif k > 0:
                 dY = plan.unpack_cols(dX)
         self.grads = {name: grads[name] for name in self.params}
+        self.state_grads = None
+        if keep_state_grads:
+            if self.batch_first:
+                kept_all = [np.ascontiguousarray(a.transpose(0, 2, 1, 3)) for a in kept_all]
+            self.state_grads = self._pack(tuple(kept_all))
         self._cache = None  # backward reused the forward's buffers for the gradients
         if plan is None:
             dx = dX.reshape(T, B, -1)

@@ -109,10 +109,12 @@ class Plan:
             caches.append(cache)
         return Y, tuple(state), caches
 
-    def backward(self, kind, run, dY, dfinal, caches, work):
-        """Backward of ``forward``. run(dY, dfinal, cache, work) -> (dG, dstate0): a backward
-        time loop of ``bptt.nn.loops`` (dG (T', R, n) per step, dstate0 a tuple of (H, n)).
-        dY: (T, H, B) sorted (padded steps ignored); dfinal: tuple of (H, B) sorted.
+    def backward(self, kind, run, dY, dfinal, caches, work, kept=None):
+        """Backward of ``forward``. run(dY, dfinal, cache, work, kept) -> (dG, dstate0): a
+        backward time loop of ``bptt.nn.loops`` (dG (T', R, n) per step, dstate0 a tuple of
+        (H, n)). dY: (T, H, B) sorted (padded steps ignored); dfinal: tuple of (H, B) sorted;
+        kept: None, or a tuple of (T, H, B) arrays, sorted, that get the per-step state
+        gradients of the valid steps (the padded ones are left as they are).
         Returns the pieces of dx (packed columns, see ``loops.gradients``), the gradients of
         (W_ih, W_hh, b_ih, b_hh) and dL/d the initial states (tuple of (H, B), sorted)."""
         state = [d.copy() for d in dfinal]
@@ -121,7 +123,8 @@ class Plan:
         parts = {}
         for (t0, t1, n), cache in reversed(list(zip(segments, caches, strict=True))):
             dY_seg = np.ascontiguousarray(dY[t0:t1, :, :n])
-            dG, dstate0 = run(dY_seg, tuple(s[:, :n] for s in state), cache, work)
+            seg_kept = None if kept is None else tuple(a[t0:t1, :, :n] for a in kept)
+            dG, dstate0 = run(dY_seg, tuple(s[:, :n] for s in state), cache, work, seg_kept)
             for s, d in zip(state, dstate0, strict=True):
                 s[:, :n] = d
             parts[t0] = (dG, cache)
