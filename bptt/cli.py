@@ -109,7 +109,7 @@ def _add_sample(sub) -> None:
                    help="sample among the K most likely characters (default: all)")
     p.add_argument("--prime", default="", metavar="TEXT",
                    help="text the model reads first; printed before the generated text")
-    p.add_argument("--seed", type=int, default=0, metavar="N",
+    p.add_argument("--seed", type=int, default=None, metavar="N",
                    help="seed of the sampling; the same seed gives the same text (default: 0)")
     p.set_defaults(handler=_sample)
 
@@ -169,9 +169,9 @@ def _add_inspect(sub) -> None:
                                                  "the run folder; cells.html with --cells)")
     p.add_argument("--cells", action="store_true",
                    help="no run: fresh RNN, GRU and LSTM layers of the same size, side by side")
-    p.add_argument("--hidden", type=int, default=128, metavar="N",
+    p.add_argument("--hidden", type=int, default=None, metavar="N",
                    help="with --cells: units of each layer (default: 128)")
-    p.add_argument("--seed", type=int, default=0, metavar="N",
+    p.add_argument("--seed", type=int, default=None, metavar="N",
                    help="with --cells: seed of the weights and the sequence (default: 0)")
     p.set_defaults(handler=_inspect)
 
@@ -185,16 +185,19 @@ def _inspect(args: argparse.Namespace) -> int:
             if args.path is not None or run_only:
                 what = "RUN_DIR" if args.path is not None else "--" + run_only[0]
                 raise UsageError(f"bptt inspect: --cells reads no run: drop {what}")
-            if args.seed < 0:
-                raise UsageError(f"bptt inspect: --seed: expected an integer >= 0, got "
-                                 f"{args.seed}")
-            out = inspect_report.cells_report(args.hidden, args.length or 100, args.seed,
-                                              args.out)
+            seed = 0 if args.seed is None else args.seed
+            if seed < 0:
+                raise UsageError(f"bptt inspect: --seed: expected an integer >= 0, got {seed}")
+            out = inspect_report.cells_report(args.hidden, args.length, seed, args.out)
         else:
             if args.path is None:
                 raise UsageError("bptt inspect: expected RUN_DIR or CHECKPOINT (or --cells)")
-            out = inspect_report.run_report(args.path, args.text, args.file,
-                                            args.length or 400, args.units, args.out, _say)
+            cells_only = [f for f in ("hidden", "seed") if getattr(args, f) is not None]
+            if cells_only:
+                raise UsageError(f"bptt inspect: --{cells_only[0]} is an option of --cells (a "
+                                 "run has its own)")
+            out = inspect_report.run_report(args.path, args.text, args.file, args.length,
+                                            args.units, args.out, _say)
     except FileExistsError as err:
         raise UsageError(f"bptt inspect: {err}") from None
     _print_text(out)

@@ -304,6 +304,9 @@ def test_bad_input_is_one_line(lstm_run, tmp_path, capsys):
     one_line_error(capsys, ["inspect", str(folder), "--units", "9:0"], "--units")
     one_line_error(capsys, ["inspect", "--cells", str(folder)], "--cells")
     one_line_error(capsys, ["inspect"], "RUN_DIR")
+    one_line_error(capsys, ["inspect", str(folder), "--hidden", "4"], "--hidden", "--cells")
+    one_line_error(capsys, ["inspect", "--cells", "--hidden", "0"], "--hidden")
+    one_line_error(capsys, ["inspect", str(folder), "--length", "0"], "--length")
     mine = tmp_path / "notes.html"
     mine.write_text("my notes", encoding="utf-8")
     one_line_error(capsys, ["inspect", str(folder), "--out", str(mine)], "not a report")

@@ -103,9 +103,9 @@ def _shown(ch: str) -> str:
 
 
 def _diverging(v: float) -> str:
-    """Blue (-1) through white (0) to red (+1)."""
+    """Blue (-1) through white (0) to red (+1), light enough at the ends to read black text."""
     v = float(np.clip(v, -1, 1))
-    fade = int(round(255 * (1 - abs(v))))
+    fade = int(round(255 - 145 * abs(v)))
     return f"#ff{fade:02x}{fade:02x}" if v >= 0 else f"#{fade:02x}{fade:02x}ff"
 
 
