@@ -333,3 +333,18 @@ def test_inspect_runs_as_a_command(lstm_run, tmp_path):
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(folder / "report.html") and (folder / "report.html").exists()
+
+
+def test_float64_copy_has_the_same_weights_and_outputs(lstm_run):
+    _, model, vocab, meta = lstm_run
+    meta = {**meta, "config": {**meta["config"], "dtype": "float32"}}
+    small = m.initial_of(meta, vocab)
+    assert small.dtype == np.float32
+    big = m.in_float64(small)
+    assert big.dtype == np.float64 and big is not small
+    for name, p in small.params.items():
+        assert big.params[name].dtype == np.float64
+        np.testing.assert_array_equal(big.params[name], p.astype(np.float64))
+    ids = vocab.encode(TEXT[:20])
+    np.testing.assert_allclose(big.forward(ids[:, None])[0], small.forward(ids[:, None])[0],
+                               rtol=1e-4, atol=1e-5)

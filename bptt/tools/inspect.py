@@ -9,7 +9,9 @@ A passage of N characters is read as inputs x = passage[:-1] and targets y = pas
 - ``gradient_flow``: the norm of dL/dh_t (and dL/dc_t for an LSTM) of every layer, for the loss
   at the last position only, from one engine backward with ``keep_state_grads=True`` (a ``dout``
   that is non-zero only at the last step). Indexed by distance back in time: entry s is step
-  T-1-s.
+  T-1-s. A report computes it on a float64 copy of the model (``in_float64``): in float32 a
+  gradient that vanishes underflows to 0 (or float32's subnormal floor, 1e-45) within a few
+  hundred steps.
 - ``trace``: every layer's state after every step, from the engine run one character at a time
   (the final state of a one-step forward is each layer's h_t, c_t), and the gate activations,
   recomputed with the cells' own equations from those states (all steps as one batch).
@@ -73,6 +75,16 @@ def validation_text(meta: dict, length: int) -> str:
         raise InspectError("the run's corpus changed since it was trained; pass --text or --file")
     start = split(np.arange(len(text)), cfg.val_fraction)[1][0]    # where the held-out part starts
     return text[start : start + length]
+
+
+def in_float64(model: CharLM) -> CharLM:
+    """A float64 copy of ``model`` (same weights, cast exactly)."""
+    if model.dtype == np.float64:
+        return model
+    copy = CharLM(model.vocab_size, model.cell, model.rnn.hidden_size, model.rnn.num_layers,
+                  np.float64)
+    copy.load_state_dict(model.params)
+    return copy
 
 
 def initial_of(meta: dict, vocab: Vocab) -> CharLM:

@@ -49,7 +49,8 @@ def run_report(path: str, text: str | None = None, file: str | None = None,
     L, H = model.rnn.num_layers, model.rnn.hidden_size
     chosen = ([(k, u, "chosen with --units") for k, u in m.parse_units(units, L, H)]
               if units else None)
-    flow = {"trained": m.gradient_flow(model, ids), "initialisation": m.gradient_flow(initial, ids)}
+    flow = {"trained": m.gradient_flow(m.in_float64(model), ids),
+            "initialisation": m.gradient_flow(m.in_float64(initial), ids)}
     traces = {"trained": m.trace(model, ids), "initialisation": m.trace(initial, ids)}
     sat = {k: m.saturation(tr.gates, model.cell) for k, tr in traces.items()}
     expect, expect0 = m.expectations(model, ids), m.expectations(initial, ids)
@@ -89,7 +90,8 @@ def _flow_section(flow: dict, cell: str, meta: dict) -> str:
                                        f"dL/d{p} of the top layer") for p in tr)
     text = ("The loss here is the cross-entropy of the passage's last character alone. One "
             "backward pass of the engine (<code>backward(dout, keep_state_grads=True)</code>, "
-            "<code>dout</code> non-zero only at the last step) gives dL/dh<sub>t</sub> of every "
+            "<code>dout</code> non-zero only at the last step; on a float64 copy of the model, "
+            "so that tiny gradients do not underflow) gives dL/dh<sub>t</sub> of every "
             "step and layer" + (" and dL/dc<sub>t</sub> of the cell state" if cell == "lstm"
                                 else "") +
             "; the plot shows its norm against how far back step t lies from the loss, on a log "
