@@ -6,12 +6,15 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def as_dtype(dtype) -> np.dtype:
-    """The float dtype a layer computes in: float32 or float64, else TypeError."""
+    """The float dtype a layer computes in: float32 or float64 (or their NumPy spellings), None
+    for the default float32 (as torch); anything else is a TypeError."""
+    if dtype is None:
+        return FLOAT_DTYPES[0]
     try:
         dt = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError):  # e.g. "banana", or a torch dtype NumPy does not read
         dt = None
-    if dt not in FLOAT_DTYPES:
+    if dt is None or dt not in FLOAT_DTYPES:  # (np.dtype('float64') == None is True)
         raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}")
     return dt
 

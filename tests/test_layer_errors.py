@@ -155,3 +155,19 @@ def test_bad_dout_or_dstate_after_lengths_changes_nothing():
     again(x, lengths=[5, 2, 4])
     dx2, _ = again.backward(np.ones_like(out), (np.ones_like(h), np.ones_like(c)))
     assert np.array_equal(dx, dx2)
+
+
+@pytest.mark.parametrize("make", [bptt.RNN, bptt.LSTM, bptt.GRU, bptt.Linear])
+@pytest.mark.parametrize("dtype", ["banana", "float16", np.int32, object, 3])
+def test_dtype_not_a_float_type_is_a_type_error(make, dtype):
+    with pytest.raises(TypeError, match=r"^dtype: expected float32 or float64, got"):
+        make(3, 4, dtype=dtype)
+
+
+def test_dtype_torch_and_none():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="dtype: expected float32 or float64"):
+        bptt.LSTM(5, 8, dtype=torch.float32)
+    for make in (bptt.LSTM, bptt.Linear):
+        assert make(5, 8, dtype=None).dtype == np.float32  # None: the default, as torch
+        assert make(5, 8, dtype="float64").dtype == np.float64
