@@ -109,7 +109,7 @@ def _add_sample(sub) -> None:
                    help="sample among the K most likely characters (default: all)")
     p.add_argument("--prime", default="", metavar="TEXT",
                    help="text the model reads first; printed before the generated text")
-    p.add_argument("--seed", type=int, default=None, metavar="N",
+    p.add_argument("--seed", type=int, default=0, metavar="N",
                    help="seed of the sampling; the same seed gives the same text (default: 0)")
     p.set_defaults(handler=_sample)
 
