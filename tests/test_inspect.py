@@ -177,7 +177,7 @@ def test_initial_model_is_the_one_training_started_from(tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text(TEXT, encoding="utf-8")
     cfg = Config(corpus=[str(corpus)], out=str(tmp_path / "r"), hidden=6, layers=1, seq_len=8,
-                 batch=2, steps=1, lr=1e-9, dtype="float64", seed=5)
+                 batch=2, steps=1, lr=1e-9, dtype="float64", seed=5, log_every=1)
     train(cfg, progress=False)
     model, vocab, meta = load_model(str(tmp_path / "r"))
     start = m.initial_of(meta, vocab)
