@@ -78,3 +78,19 @@ def test_bench_rejects_bad_sizes():
     )
     assert run.returncode != 0
     assert "--hidden" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_bench_ragged_compares_packed_padded_and_torch(tmp_path):
+    out = tmp_path / "ragged.json"
+    cmd = [sys.executable, "-m", "bptt", "bench", "--ragged", "--cell", "gru", "--hidden", "8",
+           "--batch", "5", "--seq-len", "8", "--repeat", "1", "--no-memory", "--json", str(out)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    header, _, row = run.stdout.strip().splitlines()
+    assert "padded ms" in header and "valid" in header and "naive" not in header
+    [r] = json.loads(out.read_text())
+    assert set(r["ms"]) >= {"bptt", "padded"} and r["ratio_padded"] > 0
+    lengths = np.array(r["lengths"])
+    assert lengths.shape == (5,) and lengths.min() >= 2 and lengths.max() <= 8
+    assert r["valid"] == pytest.approx(lengths.sum() / 40)
+    assert float(row.split("|")[1].split()[-1]) == pytest.approx(r["valid"], abs=0.0051)

@@ -135,11 +135,11 @@ def test_state_grads_are_none_unless_asked():
 def test_state_grads_with_lengths_are_each_sequence_on_its_own(case):
     """A padded batch: each sequence's per-step gradients equal those of the sequence run alone
     (its own T); zero at the padded steps."""
-    T, B = 6, 3
+    T, B = 6, 11   # segments run on widths rounded up to 8: some columns run past their end
     layer = make_layer(*case, I=3, H=4, dtype=np.float64, seed=2)
     rng = np.random.default_rng(5)
     x, state, dout, dstate = random_inputs(layer, T, B, rng)
-    lengths = np.array([4, 6, 2])
+    lengths = np.array([4, 6, 2, 1, 5, 6, 3, 2, 4, 1, 5])
     layer.forward(x, pack(layer, state), lengths=lengths)
     layer.backward(dout, pack(layer, dstate), keep_state_grads=True)
     batch = kept(layer)

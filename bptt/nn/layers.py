@@ -186,27 +186,27 @@ class Recurrent:
 
     def _run(self, weights, reverse, X, init, work, shared=None):
         """One direction of one layer, the time loop of this kind: X (T, I, B), init a tuple
-        of (H, B) initial states (h, or h and c). Returns S (T+1, H, B), the final states (a
-        tuple of (H, B) views: copy them) and the cache."""
+        of (H, B) initial states (h, or h and c). Returns S (T+1, H, B), the states of every
+        step (a tuple (S,), or (S, C) for the LSTM) and the cache."""
         W_ih, W_hh, bias, b_hn = weights
         if self.kind == "LSTM":
-            S, c_n, cache = loops.lstm_forward(X, W_ih, W_hh, bias, *init, reverse, work, shared)
-            return S, (loops.final(S, reverse), c_n), cache
+            S, _, cache = loops.lstm_forward(X, W_ih, W_hh, bias, *init, reverse, work, shared)
+            return S, (S, cache["C"]), cache
         if self.kind == "GRU":
             S, cache = loops.gru_forward(X, W_ih, W_hh, bias, b_hn, *init, reverse, work, shared)
         else:
             S, cache = loops.rnn_forward(
                 X, W_ih, W_hh, bias, *init, reverse, work, self.nonlinearity, shared
             )
-        return S, (loops.final(S, reverse),), cache
+        return S, (S,), cache
 
     def _direction(self, plan, k, d, X, init):
         """Direction d of layer k over X (T, I, B) from init (tuple of (H, B)), both in the
         plan's batch order. Returns its outputs (T, H, B), final states and cache."""
         run = functools.partial(self._run, self._weights(k, self._suffixes()[d]), d == 1)
         if plan is None:
-            S, finals, cache = run(X, init, self._buffer((k, d)))
-            return loops.outputs(S, d == 1), finals, cache
+            S, states, cache = run(X, init, self._buffer((k, d)))
+            return loops.outputs(S, d == 1), [loops.final(s, d == 1) for s in states], cache
         return plan.forward(run, X, init, d == 1, self._arena((k, d)))
 
     def forward(self, x, state=None, lengths=None):
@@ -221,9 +221,8 @@ class Recurrent:
         state0 = self._check_state(state, B)
         finals = [np.empty(self._state_shape(B), self.dtype) for _ in state0]
         out = np.empty((B, T, D * H) if self.batch_first else (T, B, D * H), self.dtype)
-        X, layers = x.transpose(0, 2, 1), []  # (T, I, B): per step, features first
         sort, unsort = (plan.sorted, plan.unsorted) if plan else (_same, _same)
-        X = sort(X)
+        X, layers = sort(x, 1).transpose(0, 2, 1), []  # (T, I, B): per step, features first
         for k in range(self.num_layers):
             last = k == self.num_layers - 1
             # the next layer's input (T, D*H, B): this layer's outputs (with one direction, the
@@ -232,16 +231,16 @@ class Recurrent:
             dirs = []
             for d in range(D):
                 j = k * D + d
-                init = tuple(sort(s[j].T) for s in state0)
+                init = tuple(sort(s[j], 0).T for s in state0)
                 S_out, final, cache = self._direction(plan, k, d, X, init)  # (T, H, B)
                 for f_all, f in zip(finals, final, strict=True):
-                    f_all[j] = unsort(f).T
+                    f_all[j] = unsort(f.T, 0)
                 if last:
-                    S_out = unsort(S_out)
-                    np.copyto(
-                        out[:, :, d * H : (d + 1) * H],
-                        S_out.transpose(2, 0, 1) if self.batch_first else S_out.transpose(0, 2, 1),
-                    )
+                    Y = S_out.transpose(0, 2, 1)  # (T, B, H)
+                    if plan:  # rows back in the caller's order (a gather of contiguous rows)
+                        Y = unsort(np.ascontiguousarray(Y), 1)
+                    Y = Y.transpose(1, 0, 2) if self.batch_first else Y
+                    np.copyto(out[:, :, d * H : (d + 1) * H], Y)
                 elif D == 1:
                     Y = S_out
                 else:
@@ -262,7 +261,9 @@ class Recurrent:
         W_hhT = self.params[f"weight_hh_l{k}{self._suffixes()[d]}"].T  # BLAS reads it as is
         if plan is not None:
             steps = functools.partial(self._steps_backward, W_hhT)
-            return plan.backward(self.kind, steps, dY, dfinal, cache, self._arena((k, d)), kept)
+            return plan.backward(
+                self.kind, steps, dY, dfinal, cache, d == 1, self._arena((k, d)), kept
+            )
         work = self._buffer((k, d))
         if self.kind == "LSTM":
             pieces, g, dh0, dc0 = loops.lstm_backward(dY, *dfinal, cache, W_hhT, work, kept)
@@ -271,11 +272,13 @@ class Recurrent:
         pieces, g, dh0 = back(dY, *dfinal, cache, W_hhT, work, kept)
         return pieces, g, (dh0,)
 
-    def _steps_backward(self, W_hhT, dY, dfinal, cache, work, kept=None):
+    def _steps_backward(self, W_hhT, dY, dfinal, cache, work, dc_ends=None, kept=None):
         """The backward time loop of this kind: per-step gate gradients (T, R, B) and dL/d the
-        initial states (a tuple of (H, B))."""
+        initial states (a tuple of (H, B)); dc_ends as ``loops.lstm_backward_steps``."""
         if self.kind == "LSTM":
-            dA, dh0, dc0 = loops.lstm_backward_steps(dY, *dfinal, cache, W_hhT, work, kept)
+            dA, dh0, dc0 = loops.lstm_backward_steps(
+                dY, *dfinal, cache, W_hhT, work, dc_ends, kept
+            )
             return dA, (dh0, dc0)
         steps = loops.gru_backward_steps if self.kind == "GRU" else loops.rnn_backward_steps
         dG, dh0 = steps(dY, *dfinal, cache, W_hhT, work, kept)
@@ -311,8 +314,10 @@ class Recurrent:
         sort, unsort = (plan.sorted, plan.unsorted) if plan else (_same, _same)
         # (T, D*H, B): per step a contiguous (features, batch) block
         dY = np.ascontiguousarray(
-            sort(dout.transpose(1, 2, 0) if self.batch_first else dout.transpose(0, 2, 1))
+            sort(dout.transpose(1, 0, 2) if self.batch_first else dout, 1).transpose(0, 2, 1)
         )
+        if plan:
+            plan.drop_padding(dY)
         grads = {}
         # per-step state gradients, if asked: (L, T, B, D*H) each, the kind's state parts
         kept_all = [np.zeros((self.num_layers, T, B, D * H), self.dtype) for _ in dfinal]
@@ -327,14 +332,14 @@ class Recurrent:
                     k,
                     d,
                     dY[:, d * H : (d + 1) * H],
-                    tuple(sort(s[j].T) for s in dfinal),
+                    tuple(sort(s[j], 0).T for s in dfinal),
                     layers[k][d],
                     kept,
                 )
                 for s_all, s in zip(dstate0, d0, strict=True):
-                    s_all[j] = unsort(s).T
+                    s_all[j] = unsort(s.T, 0)
                 for a_all, a in zip(kept_all, kept or (), strict=True):
-                    a_all[k, :, :, d * H : (d + 1) * H] = unsort(a).transpose(0, 2, 1)
+                    a_all[k, :, :, d * H : (d + 1) * H] = unsort(a, 2).transpose(0, 2, 1)
                 names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
                 for name, value in zip(names[: 4 if self.bias else 2], g, strict=False):
                     grads[f"{name}_l{k}{sfx}"] = value
@@ -344,11 +349,11 @@ class Recurrent:
                         part = G.T @ W_ih[rows]
                     else:  # (D*H, steps): the layout of the layer below's outputs
                         part = W_ih[rows].T @ G
+                    if plan:  # packed steps -> (T, B, I) or (T, D*H, B), sorted
+                        part = plan.unpack(part, d == 1, rows_are_steps=k == 0)
                     dX = part if dX is None else np.add(dX, part, out=dX)
-            if k > 0 and plan is None:
-                dY = np.ascontiguousarray(dX.reshape(-1, T, B).transpose(1, 0, 2))
-            elif k > 0:
-                dY = plan.unpack_cols(dX)
+            if k > 0:
+                dY = dX if plan else np.ascontiguousarray(dX.reshape(-1, T, B).transpose(1, 0, 2))
         self.grads = {name: grads[name] for name in self.params}
         self.state_grads = None
         if keep_state_grads:
@@ -359,7 +364,7 @@ class Recurrent:
         if plan is None:
             dx = dX.reshape(T, B, -1)
         else:
-            dx = plan.unpack_rows(dX)[:, plan.inverse]  # (T, B, I) in the caller's order
+            dx = unsort(dX, 1)  # (T, B, I) in the caller's order
         dx = dx.transpose(1, 0, 2) if self.batch_first else dx
         return dx, self._pack(tuple(dstate0))
 
@@ -372,7 +377,7 @@ class Recurrent:
         )
 
 
-def _same(a):
+def _same(a, axis=None):
     return a
 
 

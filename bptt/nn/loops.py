@@ -28,6 +28,12 @@ is the initial state and S[t] the state after x[t]. The loops keep no state: wha
 goes out in a cache dict. Scratch buffers come from ``work(name, shape)``, reused across calls
 of the same shape; nothing handed to a user lives in them.
 
+Variable lengths (``bptt.nn.packing``): the batch is sorted by length and cut into segments of
+steps that run the same number of sequences; each segment is one call of these loops (T, B the
+segment's steps and width), its buffers consecutive pieces of one ``packing.Arena`` per name,
+the weight matrices (W, Wi*, Wn) built by the first segment and shared (``built``). Backward
+runs ``*_backward_steps`` per segment and ``gradients`` once over all segments' columns.
+
 Scratch buffers and what each holds in which phase. Correctness depends on this order: a buffer
 is overwritten only after its last reader (G' is 5 for the LSTM, 4 for the GRU, 1 for the RNN).
 
@@ -53,6 +59,14 @@ direct                                                     z * dh term, per step
 M          (GH or 4H, T*B)    -                            gate gradients feature-major, for
                                                            the weight GEMMs and dx (LSTM: in A)
 Zf         (I+1+H, T*B)       -                            the blocks feature-major
+---------  -----------------  ---------------------------  ------------------------------------
+packing.py (variable lengths; N = the columns of all segments, w the segment's width)
+---------  -----------------  ---------------------------  ------------------------------------
+Y          (T, H, B)          the direction's outputs,     -
+                              zero at padded steps
+dfinal0,1  (H, w)             -                            per segment dL/d its final h (and c)
+M, Zf      (R, N), (K, N)     -                            all segments' gate gradients and
+                                                           blocks feature-major (R = GH or 4H)
 =========  =================  ===========================  ====================================
 """
 
@@ -351,15 +365,17 @@ def lstm_backward(dY, dh_final, dc_final, cache, W_hhT, work, kept=None):
     """kept: None, or (dH, dC), each (T, H, B), that get the total dL/dh_t and dL/dc_t of every
     step. Returns the pieces of dx (see the module docstring), the gradients of
     (W_ih, W_hh, b_ih, b_hh), dL/dh0 and dL/dc0."""
-    dA, dh0, dc0 = lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, kept)
+    dA, dh0, dc0 = lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, kept=kept)
     M = feature_major(dA, cache["A"])  # the activations are no longer needed
     H = dY.shape[1]
     return *gradients("LSTM", M, blocks_read(cache["Z"], cache["reverse"], work), H), dh0, dc0
 
 
-def lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, kept=None):
+def lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, dc_ends=None, kept=None):
     """The time loop of ``lstm_backward``: dL/da per step, dA (T, 4, H, B) (a view of the
-    cache's F), dL/dh0 and dL/dc0 (H, B); ``kept`` as there."""
+    cache's F), dL/dh0 and dL/dc0 (H, B); ``kept`` as there. dc_ends: None, or
+    {t: (columns, (H, m) array)}, the gradients of final cell states reached at step t, added
+    to dL/dc there (sequences of a packed batch that end inside a segment, ``bptt.nn.packing``)."""
     A, F, C, reverse = cache["A"], cache["F"], cache["C"], cache["reverse"]
     T, H, B = dY.shape
     lstm.backward_factors(A, previous(C, reverse), F[:, 4], out=F)  # (T, 5, H, B)
@@ -374,6 +390,8 @@ def lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, kept=None):
         else:
             np.dot(W_hhT, dA[last].reshape(4 * H, B), dh)
             np.add(dh, dY[t], dh)
+        if dc_ends and t in dc_ends:
+            dc[:, dc_ends[t][0]] += dc_ends[t][1]
         if kept is not None:
             np.copyto(kept[0][t], dh)
         lstm.backward(dh, dc, F[t], A[t, 1], dA[t], None if kept is None else kept[1][t])

@@ -1,6 +1,6 @@
 """Variable-length batches: torch's packed-sequence meaning, at the cost of the valid steps.
 
-Legend: T steps, B batch, H hidden, I input features, N = sum of the lengths (the valid steps).
+Legend: T steps, B batch, H hidden, I input features, N packed columns (the steps run).
 
 A batch of sequences of lengths ``lengths`` (B,), each in 1..T, padded to T, means what
 ``pack_padded_sequence(x, lengths, enforce_sorted=False)`` -> layer -> ``pad_packed_sequence(...,
@@ -10,25 +10,30 @@ its own last step, its outputs at the padded steps are zero, and nothing at a pa
 output gradient) reaches any result.
 
 How. The batch is put in order of decreasing length once (``order``; ties keep their order).
-Then at step t the sequences still running are a prefix of the batch, the first n_t = #{lengths
-> t} columns, and the steps fall into segments of equal n: steps t0..t1-1 run on the first n
-columns. Each segment is run by the time loops of ``bptt.nn.loops`` as a batch of its own
-(T = t1 - t0, B = n), so every step's GEMM and element-wise work covers exactly the running
-sequences, in contiguous buffers (a column prefix of a (features, B) block is strided, and
-NumPy's element-wise calls on such views measured 3-8x slower per element here). One rule hands
-the state from segment to segment in both directions: a running state ``state`` (H, B) starts as
-the initial state; a segment starts from state[:, :n] and writes its final state back there.
-Forward in time the segments shrink, so the columns a segment leaves behind keep the final
-state of the sequences that ended there; in reverse the segments grow, and the new columns
-still hold the initial state, where those sequences start. Backward runs the segments in the
-opposite order with the same rule on dL/dstate, then one GEMM over the packed gate gradients
-(N columns, segment after segment in time order) gives the weight gradients, and one the input
-gradients, which ``unpack_rows``/``unpack_cols`` put back at their steps.
+Then at step t the sequences still running are the first n_t = #{lengths > t} columns, and the
+steps fall into segments (``Plan``: t0..t1-1 on the first w columns). Each segment is run by the
+time loops of ``bptt.nn.loops`` as a batch of its own (T = t1 - t0, B = w), so each step's GEMM
+and element-wise work covers the running sequences and a few more, in contiguous buffers (a
+column prefix of a (features, B) block is strided, and NumPy's element-wise calls on such views
+measured 3-8x slower per element here).
+
+One rule hands the state from segment to segment: a running state (H, B) starts as the initial
+state; a segment starts from its first w columns and writes back the columns that run through
+it. Forward in time the segments shrink, and the final state of each sequence is read from the
+segment where it ends, at its own last step. In reverse the segments grow, and the columns a
+segment adds still hold the initial state, where those sequences start; every sequence's final
+state is its state after step 0. Backward runs the segments in the opposite order with the
+same rule on dL/dstate (forward in time, each final state's gradient enters at its sequence's
+last step), then one GEMM over the packed gate gradients (w columns per step, segment after
+segment in time order) gives the weight gradients, and one the input gradients, which
+``unpack`` puts back at their steps.
 """
+
+import math
 
 import numpy as np
 
-from .loops import copy_feature_major, gradients, outputs, previous
+from .loops import copy_feature_major, final, gradients, outputs, previous
 
 
 def plan(lengths, T: int, B: int):
@@ -54,108 +59,184 @@ def plan(lengths, T: int, B: int):
     return Plan(a.astype(np.int64), T)
 
 
+WIDTH = 8  # segments run on a multiple of this many columns (see ``Plan``)
+
+
 class Plan:
     """A batch of sequences of different lengths, in decreasing order of length.
 
-    order: (B,) the batch index of each sorted column (stable for ties); inverse: its inverse.
-    segments: (t0, t1, n) in time order: steps t0..t1-1 run on the first n sorted columns.
-    offsets: the first packed column of each segment (``N`` in all).
+    order: (B,) the batch index of each sorted column (stable for ties); inverse: its inverse;
+    lengths: (B,) the sorted lengths; padding: (T, 1, B) True at the padded steps (sorted).
+    layouts[reverse]: (segments, offsets, N): segments (t0, t1, n, w) in time order: steps
+        t0..t1-1 run on the first w sorted columns, and the first n of them run through the
+        whole segment; offsets: each segment's first packed column (w per step), N in all.
+
+    Widths. OpenBLAS runs a GEMM on a column count that is not a multiple of 8 markedly slower
+    (measured here for (1024, 322) @ (322, n): n = 31 306 us, n = 32 194 us; n = 7 199 us,
+    n = 8 113 us), and buffers of such widths are unaligned, so a segment runs on the number of
+    its running sequences rounded up to a multiple of ``WIDTH`` (at most B; 1 or 2 stay, a
+    matrix-vector product). The extra columns are sequences that have ended (or, in reverse,
+    not yet begun): they run on padding from whatever state they hold, their results are
+    dropped, and they get zero output and state gradients, so they add exactly zero to every
+    gradient.
+
+    Segments. Each segment costs a few dozen NumPy calls besides its steps, so forward in time
+    a segment is every run of steps of one width, and sequences may end inside it: their final
+    states are read at their own last step from the segment's states, and the gradients of
+    those final states enter there (h's through dL/d output, the LSTM's c through ``dc_ends``).
+    In reverse a sequence starts at its last step, and starting one inside a segment would need
+    the time loops to swap in its initial state, so there a segment ends wherever a sequence
+    starts (n = w's running count, constant over the segment).
     """
 
     def __init__(self, lengths: np.ndarray, T: int):
         self.T, self.B = T, lengths.shape[0]
         self.order = np.argsort(-lengths, kind="stable")
         self.inverse = np.argsort(self.order)
+        self.lengths = lengths[self.order]
+        self.padding = (np.arange(T)[:, None] >= self.lengths[None, :])[:, None, :]
+        self.running = (~self.padding[:, 0]).sum(axis=1).tolist() + [0]  # n_t, t = 0..T
         ends = np.unique(lengths)  # the steps where some sequence has ended
-        starts = np.concatenate(([0], ends[:-1]))
-        self.segments = [(int(t0), int(t1), int((lengths > t0).sum())) for t0, t1 in
-                         zip(starts, ends, strict=True)]
-        sizes = [(t1 - t0) * n for t0, t1, n in self.segments]
-        self.offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(int).tolist()
-        self.N = int(sum(sizes))
+        by_length = []
+        for t0, t1 in zip([0] + ends[:-1].tolist(), ends.tolist(), strict=True):
+            n = int((lengths > t0).sum())
+            by_length.append((t0, t1, n, n if n <= 2 else min(self.B, -(-n // WIDTH) * WIDTH)))
+        by_width = []
+        for t0, t1, _, w in by_length:
+            if by_width and by_width[-1][3] == w:
+                by_width[-1] = (by_width[-1][0], t1, w, w)
+            else:
+                by_width.append((t0, t1, w, w))
+        self.layouts = {False: self._layout(by_width), True: self._layout(by_length)}
+
+    @staticmethod
+    def _layout(segments):
+        sizes = [(t1 - t0) * w for t0, t1, _, w in segments]
+        offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(int).tolist()
+        return segments, offsets, int(sum(sizes))
+
+    def _ending(self, t0, t1):
+        """The sorted columns a..b whose sequences end in steps t0..t1-1 (a contiguous range)."""
+        return self.running[t1], self.running[t0]
 
     # ------------------------------------------------------------------ batch order
 
-    def sorted(self, a: np.ndarray) -> np.ndarray:
-        """A copy of ``a`` with its last axis (the batch) in length order."""
-        return a[..., self.order]
+    def sorted(self, a: np.ndarray, axis: int = -1) -> np.ndarray:
+        """A copy of ``a`` with its batch axis in length order."""
+        return np.take(a, self.order, axis=axis)
 
-    def unsorted(self, a: np.ndarray) -> np.ndarray:
-        """A copy of ``a`` with its last axis back in the caller's batch order."""
-        return a[..., self.inverse]
+    def unsorted(self, a: np.ndarray, axis: int = -1) -> np.ndarray:
+        """A copy of ``a`` with its batch axis back in the caller's order."""
+        return np.take(a, self.inverse, axis=axis)
+
+    def drop_padding(self, a: np.ndarray) -> np.ndarray:
+        """``a`` (T, F, B) sorted, set to zero at the padded steps in place."""
+        np.copyto(a, 0, where=self.padding)
+        return a
 
     # ------------------------------------------------------------------ one direction
 
     def forward(self, run, X, init, reverse, work):
         """One direction of one layer over the sorted batch.
 
-        run(X, init, work, shared) -> (S, finals, cache): a forward of ``bptt.nn.loops`` over
-        X (T', I, n) from the states ``init``, its finals a tuple of (H, n) arrays (h, or h
-        and c). X: (T, I, B) sorted; init: tuple of (H, B) sorted initial states.
+        run(X, init, work, shared) -> (S, states, cache): a forward of ``bptt.nn.loops`` over
+        X (T', I, w) from the states ``init``, with ``states`` the tuple (S,) or (S, C) of its
+        (T'+1, H, w) states. X: (T, I, B) sorted; init: tuple of (H, B) sorted initial states.
         Returns the outputs Y (T, H, B), zero at the padded steps, the final states (tuple of
         (H, B)) and the caches of the segments.
         """
         work.reset()
-        state = [s.copy() for s in init]
-        H = state[0].shape[0]
-        Y = work("Y", (self.T, H, self.B))
-        Y[...] = 0
+        segments = self.layouts[reverse][0]
+        state = [s.copy() for s in init]  # the state each segment starts from
+        finals = [np.empty_like(s) for s in init]
+        Y = work("Y", (self.T, state[0].shape[0], self.B))
         shared, caches = {}, []
-        for t0, t1, n in reversed(self.segments) if reverse else self.segments:
-            S, finals, cache = run(X[t0:t1, :, :n], tuple(s[:, :n] for s in state), work, shared)
-            for s, f in zip(state, finals, strict=True):
-                s[:, :n] = f
-            Y[t0:t1, :, :n] = outputs(S, reverse)
+        for t0, t1, n, w in reversed(segments) if reverse else segments:
+            S, states, cache = run(X[t0:t1, :, :w], tuple(s[:, :w] for s in state), work, shared)
+            for s, seq in zip(state, states, strict=True):
+                s[:, :n] = final(seq, reverse)[:, :n]
+            if not reverse:  # the sequences ending in this segment: their state at their end
+                a, b = self._ending(t0, t1)
+                for f, seq in zip(finals, states, strict=True):
+                    f[:, a:b] = seq[self.lengths[a:b] - t0, :, np.arange(a, b)].T
+            Y[t0:t1, :, :w] = outputs(S, reverse)
             caches.append(cache)
-        return Y, tuple(state), caches
+        # every step the segments left out is a padded one
+        return self.drop_padding(Y), tuple(state if reverse else finals), caches
 
-    def backward(self, kind, run, dY, dfinal, caches, work, kept=None):
-        """Backward of ``forward``. run(dY, dfinal, cache, work, kept) -> (dG, dstate0): a
-        backward time loop of ``bptt.nn.loops`` (dG (T', R, n) per step, dstate0 a tuple of
-        (H, n)). dY: (T, H, B) sorted (padded steps ignored); dfinal: tuple of (H, B) sorted;
-        kept: None, or a tuple of (T, H, B) arrays, sorted, that get the per-step state
-        gradients of the valid steps (the padded ones are left as they are).
-        Returns the pieces of dx (packed columns, see ``loops.gradients``), the gradients of
+    def backward(self, kind, run, dY, dfinal, caches, reverse, work, kept=None):
+        """Backward of ``forward``. run(dY, dfinal, cache, work, dc_ends, kept) -> (dG, dstate0):
+        a backward time loop of ``bptt.nn.loops`` (dG (T', R, w) per step, dstate0 a tuple of
+        (H, w)). dY: (T, H, B) sorted, zero at the padded steps (``drop_padding``), ours to
+        change; dfinal: tuple of (H, B) sorted; kept: None, or a tuple of (T, H, B) arrays,
+        sorted, that get the per-step state gradients (zero at the padded steps). Returns the
+        pieces of dx (packed columns, see ``loops.gradients``, ``unpack``), the gradients of
         (W_ih, W_hh, b_ih, b_hh) and dL/d the initial states (tuple of (H, B), sorted)."""
-        state = [d.copy() for d in dfinal]
-        H = state[0].shape[0]
-        segments = list(reversed(self.segments)) if caches[0]["reverse"] else self.segments
+        segments, offsets, N = self.layouts[reverse]
+        H, ar = dfinal[0].shape[0], np.arange(self.B)
+        if reverse:  # every sequence's final state is its state after step 0
+            state = [d.copy() for d in dfinal]
+        else:  # they enter at each sequence's own last step
+            dY[self.lengths - 1, :, ar] += dfinal[0].T
+            state = [np.zeros_like(d) for d in dfinal]
+        ran = list(zip(segments[::-1] if reverse else segments, caches, strict=True))
         parts = {}
-        for (t0, t1, n), cache in reversed(list(zip(segments, caches, strict=True))):
-            dY_seg = np.ascontiguousarray(dY[t0:t1, :, :n])
-            seg_kept = None if kept is None else tuple(a[t0:t1, :, :n] for a in kept)
-            dG, dstate0 = run(dY_seg, tuple(s[:, :n] for s in state), cache, work, seg_kept)
+        for (t0, t1, n, w), cache in reversed(ran):  # the forward's segments, last first
+            dY_seg = np.ascontiguousarray(dY[t0:t1, :, :w])
+            dfinal_seg = tuple(s[:, :w] for s in state)
+            if n < w:  # the extra columns get zero
+                dfinal_seg = tuple(_widened(s[:, :n], w, work, f"d{i}") for i, s in
+                                   enumerate(state))
+            dc_ends = None
+            if kind == "LSTM" and not reverse:
+                dc_ends = {}
+                for length in np.unique(self.lengths[slice(*self._ending(t0, t1))]).tolist():
+                    cols = slice(*self._ending(length - 1, length))
+                    dc_ends[length - 1 - t0] = (cols, dfinal[1][:, cols])
+            seg_kept = None if kept is None else tuple(a[t0:t1, :, :w] for a in kept)
+            dG, dstate0 = run(dY_seg, dfinal_seg, cache, work, dc_ends, seg_kept)
             for s, d in zip(state, dstate0, strict=True):
-                s[:, :n] = d
+                s[:, :n] = d[:, :n]
             parts[t0] = (dG, cache)
         M = Zf = None
-        for (t0, t1, n), off in zip(self.segments, self.offsets, strict=True):
+        for (t0, t1, _, w), off in zip(segments, offsets, strict=True):
             dG, cache = parts[t0]
-            Zr = previous(cache["Z"], cache["reverse"])  # (T', K, n): the blocks the steps read
+            Zr = previous(cache["Z"], cache["reverse"])  # (T', K, w): the blocks the steps read
             if M is None:
-                M = work("M", (dG.shape[1] * dG.shape[2], self.N))
-                Zf = work("Zf", (Zr.shape[1], self.N))
-            cols = slice(off, off + (t1 - t0) * n)
-            copy_feature_major(dG.reshape(t1 - t0, -1, n), M[:, cols])
+                M = work("M", (dG.shape[1] * dG.shape[2], N))
+                Zf = work("Zf", (Zr.shape[1], N))
+            cols = slice(off, off + (t1 - t0) * w)
+            copy_feature_major(dG.reshape(t1 - t0, -1, w), M[:, cols])
             copy_feature_major(Zr, Zf[:, cols])
+        for a in kept or ():  # columns that ran past their sequence's end, or before its start
+            self.drop_padding(a)
         return *gradients(kind, M, Zf, H), tuple(state)
 
     # ------------------------------------------------------------------ input gradients
 
-    def unpack_rows(self, P: np.ndarray) -> np.ndarray:
-        """(N, F) packed rows -> (T, B, F) sorted, zero at the padded steps."""
-        out = np.zeros((self.T, self.B, P.shape[1]), P.dtype)
-        for (t0, t1, n), off in zip(self.segments, self.offsets, strict=True):
-            out[t0:t1, :n] = P[off : off + (t1 - t0) * n].reshape(t1 - t0, n, -1)
-        return out
-
-    def unpack_cols(self, P: np.ndarray) -> np.ndarray:
-        """(F, N) packed columns -> (T, F, B) sorted, zero at the padded steps."""
+    def unpack(self, P: np.ndarray, reverse: bool, rows_are_steps: bool) -> np.ndarray:
+        """Packed steps of one direction -> sorted, zero at the padded steps: (N, F) rows to
+        (T, B, F) if ``rows_are_steps``, else (F, N) columns to (T, F, B)."""
+        segments, offsets, _ = self.layouts[reverse]
+        if rows_are_steps:
+            out = np.zeros((self.T, self.B, P.shape[1]), P.dtype)
+            for (t0, t1, _, w), off in zip(segments, offsets, strict=True):
+                out[t0:t1, :w] = P[off : off + (t1 - t0) * w].reshape(t1 - t0, w, -1)
+            np.copyto(out, 0, where=self.padding.transpose(0, 2, 1))
+            return out
         out = np.zeros((self.T, P.shape[0], self.B), P.dtype)
-        for (t0, t1, n), off in zip(self.segments, self.offsets, strict=True):
-            block = P[:, off : off + (t1 - t0) * n].reshape(-1, t1 - t0, n)
-            out[t0:t1, :, :n] = block.transpose(1, 0, 2)
-        return out
+        for (t0, t1, _, w), off in zip(segments, offsets, strict=True):
+            block = P[:, off : off + (t1 - t0) * w].reshape(-1, t1 - t0, w)
+            out[t0:t1, :, :w] = block.transpose(1, 0, 2)
+        return self.drop_padding(out)
+
+
+def _widened(a, w, work, name):
+    """(H, n) -> (H, w): ``a`` and zero columns."""
+    out = work(name, (a.shape[0], w))
+    out[:, : a.shape[1]] = a
+    out[:, a.shape[1] :] = 0
+    return out
 
 
 class Arena:
@@ -171,7 +252,7 @@ class Arena:
         self.used = {}
 
     def __call__(self, name: str, shape: tuple) -> np.ndarray:
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         start, flat = self.used.get(name, 0), self.flat.get(name)
         if flat is None or start + size > flat.size:
             grown = 0 if flat is None else 2 * flat.size

@@ -12,6 +12,13 @@ returns every large block to the system (Linux /proc; "-" elsewhere).
 
     bptt bench                  # the default grid: 3 cells x B {1, 32} x H {64, 256, 512}
     bptt bench --cell lstm --hidden 256 --batch 32 --dtype float64 --repeat 20 --json out.json
+    bptt bench --ragged         # variable lengths: packed vs the same batch padded vs torch packed
+
+With ``--ragged`` every batch has lengths drawn uniformly from [T/4, T] (seed 0, the same for
+every implementation), and the rows compare the engine on the packed batch (``lengths=``), the
+engine on the same batch fully padded (all T steps), and torch's packed path
+(``pack_padded_sequence`` -> layer -> ``pad_packed_sequence(total_length=T)``); the valid column
+is the fraction of the T x B steps the lengths cover.
 """
 
 import argparse
@@ -72,6 +79,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-gemm", action="store_true", help="skip timing the step's matrix products alone"
     )
+    p.add_argument(
+        "--ragged",
+        action="store_true",
+        help="variable-length batches (lengths uniform in [T/4, T], seed 0): the engine packed "
+        "against the same batch padded and torch packed",
+    )
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
 
 
@@ -105,16 +118,21 @@ def peak_extra_mib(step) -> float | None:
 class Case:
     """One configuration: the engine, naive and torch steps on the same weights and data."""
 
-    def __init__(self, cell, B, H, T, I, dtype, torch=None, naive_loop=True, gemm=False):
+    def __init__(
+        self, cell, B, H, T, I, dtype, torch=None, naive_loop=True, gemm=False, ragged=False
+    ):
         self.cell, self.dtype, self.torch = cell, np.dtype(dtype), torch
         self.layer = LAYERS[cell](I, H, dtype=self.dtype, seed=0)
         rng = np.random.default_rng(1)
         self.x = rng.standard_normal((T, B, I)).astype(self.dtype)
         self.dout = rng.standard_normal((T, B, H)).astype(self.dtype)
+        self.lengths = ragged_lengths(T, B) if ragged else None
         self.steps = {"bptt": self.engine_step}
-        if naive_loop:
+        if ragged:
+            self.steps["padded"] = self.padded_step
+        if naive_loop and not ragged:
             self.steps["naive"] = self.naive_step
-        if gemm:
+        if gemm and not ragged:
             self.steps["gemm"] = floor.gemm_step(cell, B, H, T, I, self.dtype)
         if torch is not None:
             self.module = self._torch_module(self.layer)
@@ -130,6 +148,10 @@ class Case:
         return m
 
     def engine_step(self):
+        self.layer.forward(self.x, lengths=self.lengths)
+        self.layer.backward(self.dout)
+
+    def padded_step(self):
         self.layer.forward(self.x)
         self.layer.backward(self.dout)
 
@@ -139,13 +161,27 @@ class Case:
     def torch_step(self):
         self.module.zero_grad(set_to_none=True)
         self.xt.grad = None
-        out, _ = self.module(self.xt)
+        if self.lengths is None:
+            out, _ = self.module(self.xt)
+        else:
+            rnn_utils = self.torch.nn.utils.rnn
+            packed = rnn_utils.pack_padded_sequence(
+                self.xt, self.torch.from_numpy(self.lengths), enforce_sorted=False
+            )
+            out, _ = rnn_utils.pad_packed_sequence(
+                self.module(packed)[0], total_length=self.x.shape[0]
+            )
         out.backward(self.doutt)
 
     def memory(self):
         """Peak extra MiB of one step per implementation; call it on a case that has not run yet
         (as memory_in_child does), so that every buffer is allocated inside the measured step."""
         return {name: peak_extra_mib(step) for name, step in self.steps.items()}
+
+
+def ragged_lengths(T: int, B: int) -> np.ndarray:
+    """The lengths of a ``--ragged`` batch: uniform in [T/4, T] (at least 1), seed 0."""
+    return np.random.default_rng(0).integers(max(T // 4, 1), T + 1, B)
 
 
 def memory_in_child(spec: dict) -> dict:
@@ -232,10 +268,21 @@ def run(args) -> int:
         f"{args.repeat} repeats, median ms (min-max)",
         file=sys.stderr,
     )
+    # with --ragged the third implementation is the engine on the padded batch, and the
+    # fourth column the fraction of valid steps instead of the GEMMs alone
+    third = "padded" if args.ragged else "naive"
+    fourth = "valid" if args.ragged else "GEMM ms"
+    if args.ragged:
+        print(
+            f"ragged batches: lengths uniform in [{max(args.seq_len // 4, 1)}, {args.seq_len}] "
+            "(seed 0); bptt = the engine with lengths=, padded = the engine on all T steps, "
+            "torch = pack_padded_sequence -> layer -> pad_packed_sequence",
+            file=sys.stderr,
+        )
     header = (
         f"{'cell':5} {'dtype':7} {'B':>3} {'H':>4} | {'bptt ms':>18} {'torch ms':>18} "
-        f"{'naive ms':>18} {'GEMM ms':>18} | {'/torch':>6} {'/naive':>6} | "
-        f"{'MiB bptt':>8} {'torch':>6} {'naive':>6}"
+        f"{third + ' ms':>18} {fourth:>18} | {'/torch':>6} {'/' + third:>7} | "
+        f"{'MiB bptt':>8} {'torch':>6} {third:>6}"
     )
     print(header)
     print("-" * len(header))
@@ -254,6 +301,7 @@ def run(args) -> int:
                         torch,
                         not args.no_naive,
                         not args.no_gemm,
+                        args.ragged,
                     )
                     times = time_interleaved(case.steps, args.repeat)
                     memory = (
@@ -268,6 +316,7 @@ def run(args) -> int:
                                 "I": args.input_size,
                                 "dtype": dtype,
                                 "naive_loop": not args.no_naive,
+                                "ragged": args.ragged,
                                 "threads": threads,
                                 "torch": torch is not None,
                             }
@@ -288,7 +337,10 @@ def run(args) -> int:
                         "peak_mib": memory,
                     }
                     row["ratio_torch"] = med["bptt"] / med["torch"] if "torch" in med else None
-                    row["ratio_naive"] = med["bptt"] / med["naive"] if "naive" in med else None
+                    row[f"ratio_{third}"] = med["bptt"] / med[third] if third in med else None
+                    if args.ragged:
+                        row["lengths"] = case.lengths.tolist()
+                        row["valid"] = float(case.lengths.sum()) / (args.seq_len * B)
                     results.append(row)
 
                     def cell_ms(name, row=row):
@@ -297,13 +349,14 @@ def run(args) -> int:
                         spread = f"({row['ms_min'][name]:.3g}-{row['ms_max'][name]:.3g})"
                         return f"{row['ms'][name]:>7.3g} {spread:>10}"
 
+                    last = f"{row['valid']:>18.2f}" if args.ragged else cell_ms("gemm")
                     print(
                         f"{cell:5} {dtype:7} {B:>3} {H:>4} | {cell_ms('bptt')} {cell_ms('torch')} "
-                        f"{cell_ms('naive')} {cell_ms('gemm')} | {_fmt(row['ratio_torch']):>6} "
-                        f"{_fmt(row['ratio_naive']):>6} | "
+                        f"{cell_ms(third)} {last} | {_fmt(row['ratio_torch']):>6} "
+                        f"{_fmt(row[f'ratio_{third}']):>7} | "
                         f"{_fmt(memory.get('bptt'), '.1f'):>8} "
                         f"{_fmt(memory.get('torch'), '.1f'):>6} "
-                        f"{_fmt(memory.get('naive'), '.1f'):>6}",
+                        f"{_fmt(memory.get(third), '.1f'):>6}",
                         flush=True,
                     )
                     del case
