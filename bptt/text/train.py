@@ -291,8 +291,7 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
     batches = Batches(train_ids, cfg.batch, cfg.seq_len)
     eval_chunks(val_ids, cfg.batch, cfg.seq_len)         # raises if the held-out text is unusable
     rng = np.random.default_rng(cfg.seed)
-    model = CharLM(vocab.size, cfg.cell, cfg.hidden, cfg.layers, np.dtype(cfg.dtype),
-                   seed=int(rng.integers(0, 2**63)))
+    model = initial_model(cfg, vocab.size, rng)
     opt = Adam(model.params, lr=cfg.lr)
     step, position, carried, loss_sum, loss_count = 0, 0, None, 0.0, 0
     elapsed0, last_val = 0.0, None
@@ -405,6 +404,14 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
     gen.bit_generator.state = rng.bit_generator.state       # a copy: the run's stream is untouched
     result.sample = sample(model, vocab, 200, temperature=1.0, rng=gen)
     return result
+
+
+def initial_model(cfg: Config, vocab_size: int, rng: np.random.Generator) -> CharLM:
+    """The model a run starts from, its weights seeded by the first draw of the run's generator
+    ``rng`` (``np.random.default_rng(cfg.seed)`` when the run starts): the same config and
+    vocabulary give the same initialisation (bptt inspect compares a run with it)."""
+    return CharLM(vocab_size, cfg.cell, cfg.hidden, cfg.layers, np.dtype(cfg.dtype),
+                  seed=int(rng.integers(0, 2**63)))
 
 
 def load_model(path: str) -> tuple[CharLM, Vocab, dict]:
