@@ -104,6 +104,12 @@ def corrupt(path, how):
         np.savez(path, __meta__=np.array("{not json"))
     elif how == "newer":
         np.savez(path, __meta__=np.array(json.dumps({"format": ckpt.FORMAT, "version": 99})))
+    elif how == "deep_json":                           # json.loads: RecursionError
+        np.savez(path, __meta__=np.array("[" * 100_000 + "]" * 100_000))
+    elif how == "zip_bomb":                            # 20 MB of zeros, deflated to ~20 KB
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("__meta__.npy", b"")
+            z.writestr("param/w.npy", bytes(20_000_000))
     elif how == "plain_zip":
         with zipfile.ZipFile(path, "w") as z:
             z.writestr("readme.txt", "hi")
@@ -111,7 +117,7 @@ def corrupt(path, how):
 
 @pytest.mark.parametrize("how", ["truncated", "flipped", "empty", "text", "pickle",
                                  "pickled_array", "foreign_npz", "foreign_meta", "bad_json",
-                                 "newer", "plain_zip"])
+                                 "newer", "plain_zip", "deep_json", "zip_bomb"])
 def test_bad_files_raise_checkpoint_error(tmp_path, how, monkeypatch):
     path = str(tmp_path / "c.npz")
     ckpt.save(path, arrays(), META)
@@ -125,6 +131,8 @@ def test_bad_files_raise_checkpoint_error(tmp_path, how, monkeypatch):
         assert "pickle" in msg
     if how == "newer":
         assert "newer" in msg
+    if how == "zip_bomb":
+        assert "unpack to 20000000 bytes" in msg
 
 
 def test_missing_file(tmp_path):

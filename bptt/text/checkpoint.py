@@ -98,6 +98,7 @@ def load(path: str) -> tuple[dict[str, np.ndarray], dict]:
         raise CheckpointError(f"{path}: a pickle, which bptt never loads; not a bptt checkpoint")
     if magic[:4] != b"PK\x03\x04":
         raise CheckpointError(f"{path}: not a bptt checkpoint (not an .npz file)")
+    _check_declared_size(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
@@ -113,7 +114,7 @@ def load(path: str) -> tuple[dict[str, np.ndarray], dict]:
     raw = arrays.pop(META_KEY)
     try:
         meta = json.loads(str(raw[()])) if raw.dtype.kind == "U" and raw.ndim == 0 else None
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # RecursionError: JSON nested thousands deep
         meta = None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a bptt checkpoint (unknown metadata)")
@@ -124,6 +125,21 @@ def load(path: str) -> tuple[dict[str, np.ndarray], dict]:
         raise CheckpointError(f"{path}: written by a newer bptt (format version {version}; "
                               f"this one reads up to {VERSION})")
     return arrays, meta
+
+
+def _check_declared_size(path: str) -> None:
+    """Refuse a file whose entries would unpack to much more than its own size before reading any
+    of them: ``save`` stores arrays uncompressed, so their bytes are at most the file's size,
+    while a crafted, compressed entry (a "zip bomb") could claim gigabytes."""
+    try:
+        size = os.path.getsize(path)
+        with zipfile.ZipFile(path) as zf:
+            declared = sum(info.file_size for info in zf.infolist())
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as err:
+        raise CheckpointError(f"{path}: truncated or corrupt ({err})") from None
+    if declared > 2 * size + (1 << 20):
+        raise CheckpointError(f"{path}: its entries unpack to {declared} bytes from a file of "
+                              f"{size}; not a checkpoint bptt wrote")
 
 
 def prefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
