@@ -1,4 +1,4 @@
-"""The ``bptt`` command: ``train``, ``sample`` and ``bench``.
+"""The ``bptt`` command: ``train``, ``sample``, ``inspect`` and ``bench``.
 
 This is the only module that prints errors and exits. An error a user can cause (a bad flag, a
 missing or unusable corpus, a bad checkpoint, a run folder in the way) is one line on stderr and
@@ -14,8 +14,9 @@ import sys
 from .text.checkpoint import CheckpointError
 from .text.config import PRESETS, Config, ConfigError, DivergedError, RunError, flag
 from .text.data import BUILTINS, CorpusError
+from .tools.inspect import InspectError
 
-USER_ERRORS = (ConfigError, CorpusError, CheckpointError, RunError)
+USER_ERRORS = (ConfigError, CorpusError, CheckpointError, RunError, InspectError)
 EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
 
 
@@ -184,6 +185,65 @@ def _print_text(text: str) -> None:
     sys.stdout.flush()
 
 
+# ------------------------------------------------------------------------------ inspect
+
+def _add_inspect(sub) -> None:
+    p = sub.add_parser("inspect", help="an HTML report of what a trained run does (or of "
+                                       "fresh cells with --cells)",
+                       description="Write one self-contained HTML page: gradient flow through "
+                                   "time (trained and at initialisation), gate saturation, units "
+                                   "over the text, what the model expects. Prints its path.")
+    p.add_argument("path", nargs="?", metavar="RUN_DIR|CHECKPOINT",
+                   help="a run folder or a checkpoint.npz (not with --cells)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--text", metavar="TEXT", help="the passage to read (default: the start "
+                                                    "of the run's validation text)")
+    src.add_argument("--file", metavar="F", help="read the passage from a UTF-8 file")
+    p.add_argument("--length", type=int, default=None, metavar="N",
+                   help="characters of the validation text to read (default: 400), or with "
+                        "--cells the steps of the random sequence (default: 100); at most 2000")
+    p.add_argument("--units", metavar="LIST",
+                   help="units to show over the text, LAYER:UNIT or UNIT (top layer), "
+                        "comma-separated, from 0 (default: chosen by correlation and variance)")
+    p.add_argument("--out", metavar="FILE", help="the page to write (default: report.html in "
+                                                 "the run folder; cells.html with --cells)")
+    p.add_argument("--cells", action="store_true",
+                   help="no run: fresh RNN, GRU and LSTM layers of the same size, side by side")
+    p.add_argument("--hidden", type=int, default=None, metavar="N",
+                   help="with --cells: units of each layer (default: 128)")
+    p.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="with --cells: seed of the weights and the sequence (default: 0)")
+    p.set_defaults(handler=_inspect)
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from .tools import inspect_report
+
+    run_only = [f for f in ("text", "file", "units") if getattr(args, f) is not None]
+    try:
+        if args.cells:
+            if args.path is not None or run_only:
+                what = "RUN_DIR" if args.path is not None else "--" + run_only[0]
+                raise UsageError(f"bptt inspect: --cells reads no run: drop {what}")
+            seed = 0 if args.seed is None else args.seed
+            if seed < 0:
+                raise UsageError(f"bptt inspect: --seed: expected an integer >= 0, got {seed}")
+            out = inspect_report.cells_report(args.hidden, args.length, seed, args.out)
+        else:
+            if args.path is None:
+                raise UsageError("bptt inspect: expected RUN_DIR or CHECKPOINT (or --cells)")
+            cells_only = [f for f in ("hidden", "seed") if getattr(args, f) is not None]
+            if cells_only:
+                raise UsageError(f"bptt inspect: --{cells_only[0]} is an option of --cells (a "
+                                 "run has its own)")
+            out = inspect_report.run_report(args.path, args.text, args.file, args.length,
+                                            args.units, args.out, _say)
+    except FileExistsError as err:
+        raise UsageError(f"bptt inspect: {err}") from None
+    _print_text(out)
+    return 0
+
+
 # ------------------------------------------------------------------------------ bench
 
 def _bench(argv: list[str]) -> int:
@@ -208,6 +268,7 @@ def build_parser() -> Parser:
     sub.required = True
     _add_train(sub)
     _add_sample(sub)
+    _add_inspect(sub)
     sub.add_parser("bench", help="speed of the engine (see bptt bench --help)", add_help=False)
     return parser
 

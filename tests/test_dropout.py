@@ -103,10 +103,12 @@ def test_backward_matches_finite_differences_with_masks_fixed(case, B):
         assert rel_error(analytic[name], g) < 1e-6, name
 
 
-def torch_reference(torch, layer, params, x, state, between, recurrent):
+def torch_reference(torch, layer, params, x, state, between, recurrent, kept=None):
     """The layer's forward in torch autograd, torch's cell equations written out with the masks
     applied by hand (W_hh (m ⊙ h) in every gate; the GRU's carry z * h keeps h). params: the
-    layer's as tensors; x, state: time-major float64 tensors; masks in layer_masks' layout."""
+    layer's as tensors; x, state: time-major float64 tensors; masks in layer_masks' layout.
+    kept: None, or a dict that gets every step's state, {(part, k, d, t): tensor} with part 0
+    for h and 1 for an LSTM's c, each retaining its gradient."""
     L, D, H = layer.num_layers, layer.num_directions, layer.hidden_size
     T = x.shape[0]
     h_all, c_all = state[0], state[1] if layer.kind == "LSTM" else None
@@ -140,6 +142,10 @@ def torch_reference(torch, layer, params, x, state, between, recurrent):
                     a = xt @ p["weight_ih"].T + p["bias_ih"] + (m * h) @ p["weight_hh"].T \
                         + p["bias_hh"]
                     h = torch.tanh(a) if layer.nonlinearity == "tanh" else torch.relu(a)
+                for part, s in enumerate([h] if c is None else [h, c]):
+                    if kept is not None:
+                        s.retain_grad()
+                        kept[part, k, d, t] = s
                 seq[t] = h
             outs.append(torch.stack(seq))
             finals_h.append(h)
@@ -184,6 +190,53 @@ def test_equals_torch_autograd_with_the_same_masks(case):
         assert rel_error(mine, theirs.grad.numpy()) < 1e-12
     for name, p in params.items():
         assert rel_error(layer.grads[name], p.grad.numpy()) < 1e-12, name
+
+
+@pytest.mark.parametrize("lengths", [None, [3, 4, 1]], ids=["full", "lengths"])
+@pytest.mark.parametrize("case", [c for c in CASES if c[2] == 2], ids=case_id)
+def test_state_grads_equal_torch_retain_grad_with_the_same_masks(case, lengths):
+    """backward(keep_state_grads=True) with dropout between the layers and recurrent dropout:
+    every step's dL/dh_t (and dL/dc_t) is the gradient torch autograd gives the state itself
+    (retain_grad), with the same masks. With lengths, sequence b against the reference run on
+    its own steps with its own columns of the masks (which it keeps, as tested above); zero at
+    the padded steps."""
+    torch = pytest.importorskip("torch")
+    layer = with_dropout(case, p=0.5, q=0.4, I=4, H=5)
+    T, B, H, L, D = 4, 3, 5, layer.num_layers, layer.num_directions
+    x, state, dout, dstate = random_inputs(layer, T=T, B=B, rng=np.random.default_rng(6))
+    rng = dropout.generator(None)
+    dropout.set_state(rng, layer.get_rng_state())
+    between, recurrent = dropout.layer_masks(rng, 0.5, 0.4, (L, D, T, H, B), np.float64, True)
+    assert all(0 < np.count_nonzero(m) < m.size for m in between + recurrent)
+    layer.forward(x, pack(layer, state), lengths=lengths)
+    layer.backward(dout, pack(layer, dstate), keep_state_grads=True)
+    ours = [a.transpose(0, 2, 1, 3) if layer.batch_first else a
+            for a in unpack(layer, layer.state_grads)]  # (L, T, B, D*H) each
+
+    def tm(a):  # to time-major
+        return a.transpose(1, 0, 2) if layer.batch_first else a
+    params = {n: torch.from_numpy(p.copy()) for n, p in layer.params.items()}
+    X, dO = tm(x), tm(dout)
+    for b, n in enumerate([T] * B if lengths is None else lengths):
+        cols = slice(0, B) if lengths is None else slice(b, b + 1)
+        kept = {}
+        y, fin = torch_reference(
+            torch, layer, params, torch.from_numpy(X[:n, cols].copy()),
+            [torch.from_numpy(s[:, cols].copy()).requires_grad_() for s in state],
+            [m[:n, :, cols] for m in between], [m[:, cols] for m in recurrent], kept)
+        total = (y * torch.from_numpy(dO[:n, cols].copy())).sum() + sum(
+            (f * torch.from_numpy(d[:, cols].copy())).sum() for f, d in zip(fin, dstate,
+                                                                              strict=True))
+        total.backward()
+        for part, mine in enumerate(ours):
+            for k in range(L):
+                for d in range(D):
+                    theirs = np.stack([kept[part, k, d, t].grad.numpy() for t in range(n)])
+                    got = mine[k, :n, cols, d * H : (d + 1) * H]
+                    assert rel_error(got, theirs) < 1e-12, (part, k, d)
+            assert not mine[:, n:, cols].any()
+        if lengths is None:
+            break
 
 
 # --------------------------------------------------------------- off is the plain engine, bitwise

@@ -1,6 +1,7 @@
 """The README's Python example runs as written: a torch LSTM's weights in bptt, and back."""
 
 import re
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -20,3 +21,13 @@ def test_readme_python_example_runs():
     theirs = tl(torch.from_numpy(x))[0].detach().numpy()
     np.testing.assert_allclose(out, theirs, atol=1e-5)
     assert set(layer.grads) == set(tl.state_dict())
+
+
+def test_readme_state_grads_example_runs():
+    pytest.importorskip("torch")
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    scope: dict = {}
+    exec(compile(blocks[0], str(README), "exec"), scope)
+    exec(compile(textwrap.dedent(blocks[1]), str(README), "exec"), scope)
+    assert scope["dh"].shape == scope["dc"].shape == (2, 4, 25, 32)
+    assert scope["reach"].shape == (25,) and scope["reach"][-1] > 0

@@ -83,17 +83,25 @@ def backward_factors(
 
 
 def backward(
-    dh: np.ndarray, dc: np.ndarray, F: np.ndarray, f: np.ndarray, da: np.ndarray
+    dh: np.ndarray,
+    dc: np.ndarray,
+    F: np.ndarray,
+    f: np.ndarray,
+    da: np.ndarray,
+    dc_total: np.ndarray | None = None,
 ) -> np.ndarray:
     """One step.
 
     dh: (H, B) total dL/dh' (used as scratch: overwritten). dc: (H, B) dL/dc' from step t+1,
     updated in place to dL/dc (the previous cell state). F: (5, H, B) from backward_factors;
-    f: (H, B) forget gate. Writes dL/da (4, H, B) into ``da`` (which may be ``F[:4]``).
+    f: (H, B) forget gate. Writes dL/da (4, H, B) into ``da`` (which may be ``F[:4]``) and, if
+    given, the total dL/dc' (H, B) into ``dc_total``.
     """
     np.multiply(dh, F[3], da[3])
     np.multiply(dh, F[4], dh)
     np.add(dc, dh, dc)
+    if dc_total is not None:
+        np.copyto(dc_total, dc)
     np.multiply(dc, F[:3], da[:3])
     np.multiply(dc, f, dc)
     return da

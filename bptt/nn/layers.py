@@ -69,6 +69,7 @@ class Recurrent:
         self._cache = None
         self._work: dict = {}
         self._arenas: dict = {}
+        self.state_grads = None  # per-step dL/dstate of the last backward(keep_state_grads=True)
         self._init_dropout(dropout, recurrent_dropout, seed)
 
     # ------------------------------------------------------------------ dropout
@@ -348,21 +349,35 @@ class Recurrent:
 
     # ------------------------------------------------------------------ backward
 
-    def _steps_backward(self, W_hhT, dY, dfinal, cache, work, dc_ends=None):
+    def _steps_backward(self, W_hhT, dY, dfinal, cache, work, dc_ends=None, kept=None):
         """The backward time loop of this kind: per-step gate gradients (T, R, B) and dL/d the
-        initial states (a tuple of (H, B)); dc_ends as ``loops.lstm_backward_steps``."""
+        initial states (a tuple of (H, B)); dc_ends as ``loops.lstm_backward_steps``, kept as
+        ``loops.lstm_backward``."""
         if self.kind == "LSTM":
-            dA, dh0, dc0 = loops.lstm_backward_steps(dY, *dfinal, cache, W_hhT, work, dc_ends)
+            dA, dh0, dc0 = loops.lstm_backward_steps(
+                dY, *dfinal, cache, W_hhT, work, dc_ends, kept
+            )
             return dA, (dh0, dc0)
         steps = loops.gru_backward_steps if self.kind == "GRU" else loops.rnn_backward_steps
-        dG, dh0 = steps(dY, *dfinal, cache, W_hhT, work)
+        dG, dh0 = steps(dY, *dfinal, cache, W_hhT, work, kept)
         return dG, (dh0,)
 
-    def backward(self, dout, dstate=None):
+    def backward(self, dout, dstate=None, keep_state_grads: bool = False):
         """Gradients for the last forward, once (as torch, a graph is differentiated once).
         dout: like its ``out`` (ignored at padded steps); dstate: like its final state (None
         means zeros). Returns (dx, dstate0) with the shapes of x and the initial state (dx zero
-        at padded steps), and sets ``self.grads``."""
+        at padded steps), and sets ``self.grads``.
+
+        With ``keep_state_grads=True`` it also sets ``self.state_grads``: the gradient of the
+        loss with respect to the hidden state of every step and layer, dh of shape
+        (L, T, B, D*H) (batch_first: (L, B, T, D*H)); for an LSTM a tuple (dh, dc), dc the cell
+        state's. ``dh[k, t]`` is the total dL/dh_t of layer k (direction d in the columns
+        d*H:(d+1)*H, as in ``out``): what reaches h_t from the layer above (for the top layer,
+        ``dout[t]``; through dropout's mask in training mode) and from the next step (t+1, or
+        t-1 in reverse; with recurrent dropout through its mask, as h_t enters W_hh (m ⊙ h_t)),
+        plus ``dstate`` at a sequence's last step; zero at padded steps. It is what
+        ``h_t.retain_grad()`` gives in torch on a loop over steps. Otherwise
+        ``self.state_grads`` is None, and no extra work is done."""
         if self._cache is None:
             raise RuntimeError(
                 "backward: call forward first (each forward can be differentiated once, "
@@ -374,8 +389,16 @@ class Recurrent:
         dout = as_array("dout", dout, self.dtype, ndim=3, what="(the shape of the last output)")
         check_shape("dout", dout, out_shape)
         dfinal = self._check_state(dstate, B, name="dstate")
+        if not isinstance(keep_state_grads, (bool, np.bool_)):
+            raise TypeError(
+                f"keep_state_grads: expected True or False, got {type(keep_state_grads).__name__}"
+            )
+        self.state_grads = None
         if plan is not None:
-            return self._backward_packed(dout, dfinal, plan)
+            return self._backward_packed(dout, dfinal, plan, keep_state_grads)
+        # per-step state gradients, if asked: (L, T, B, D*H) or batch-first, the layout of out
+        kept_all = [np.empty((self.num_layers,) + out_shape, self.dtype) for _ in dfinal]
+        kept_all = kept_all if keep_state_grads else []
         dstate0 = [np.empty(self._state_shape(B), self.dtype) for _ in dfinal]
         # (T, D*H, B): per step a contiguous (features, batch) block
         dY = np.ascontiguousarray(
@@ -393,15 +416,21 @@ class Recurrent:
                 )
                 W_hhT = W_hh.T       # a transposed view: BLAS reads it as is, no copy
                 dY_d, dh_n = dY[:, d * H : (d + 1) * H], dfinal[0][j].T
+                kept = tuple(  # (T, H, B) views of the columns of direction d
+                    (a[k].transpose(1, 0, 2) if self.batch_first else a[k])[
+                        :, :, d * H : (d + 1) * H
+                    ].transpose(0, 2, 1)
+                    for a in kept_all
+                ) or None
                 if self.kind == "LSTM":
                     pieces, g, dh0, dc0 = loops.lstm_backward(
-                        dY_d, dh_n, dfinal[1][j].T, cache, W_hhT, work
+                        dY_d, dh_n, dfinal[1][j].T, cache, W_hhT, work, kept
                     )
                     dstate0[1][j] = dc0.T
                 elif self.kind == "GRU":
-                    pieces, g, dh0 = loops.gru_backward(dY_d, dh_n, cache, W_hhT, work)
+                    pieces, g, dh0 = loops.gru_backward(dY_d, dh_n, cache, W_hhT, work, kept)
                 else:
-                    pieces, g, dh0 = loops.rnn_backward(dY_d, dh_n, cache, W_hhT, work)
+                    pieces, g, dh0 = loops.rnn_backward(dY_d, dh_n, cache, W_hhT, work, kept)
                 dstate0[0][j] = dh0.T
                 self._store_grads(grads, k, sfx, g)
                 for rows, G in pieces:
@@ -414,6 +443,8 @@ class Recurrent:
                 dY = np.ascontiguousarray(dX.reshape(-1, T, B).transpose(1, 0, 2))
                 dY = drop.apply(dY, between[k - 1], dY)
         self.grads = {name: grads[name] for name in self.params}
+        if keep_state_grads:
+            self.state_grads = self._pack(tuple(kept_all))
         self._cache = None  # backward reused the forward's buffers for the gradients
         dx = dX.reshape(T, B, -1)
         dx = dx.transpose(1, 0, 2) if self.batch_first else dx
@@ -424,11 +455,14 @@ class Recurrent:
         for name, value in zip(names[: 4 if self.bias else 2], g, strict=False):
             grads[f"{name}_l{k}{sfx}"] = value
 
-    def _backward_packed(self, dout, dfinal, plan):
+    def _backward_packed(self, dout, dfinal, plan, keep_state_grads=False):
         """``backward`` after a forward with lengths: gradients in rows (T, B, F), sorted,
-        zero at the padded steps; each direction segment by segment (``bptt.nn.packing``)."""
+        zero at the padded steps; each direction segment by segment (``bptt.nn.packing``).
+        The state gradients, if kept, are rows (L, T, B, D*H), sorted, until the end."""
         layers, B, T, _, between = self._cache
         H, D = self.hidden_size, self.num_directions
+        kept_all = [np.empty((self.num_layers, T, B, D * H), self.dtype) for _ in dfinal]
+        kept_all = kept_all if keep_state_grads else []
         dstate0 = [np.empty(self._state_shape(B), self.dtype) for _ in dfinal]
         dY = plan.sorted(dout.transpose(1, 0, 2) if self.batch_first else dout, 1)  # a copy
         dY[plan.padded] = 0  # padded steps are not outputs
@@ -446,6 +480,7 @@ class Recurrent:
                     layers[k][d],
                     d == 1,
                     self._arena((k, d)),
+                    tuple(a[k, :, :, d * H : (d + 1) * H] for a in kept_all) or None,
                 )
                 for s_all, s in zip(dstate0, d0, strict=True):
                     s_all[j] = plan.unsorted(s.T, 0)
@@ -456,6 +491,11 @@ class Recurrent:
                     dX = part if dX is None else np.add(dX, part, out=dX)
             dY = dX if k == 0 else drop.apply(dX, between[k - 1], dX)  # through dropout's mask
         self.grads = {name: grads[name] for name in self.params}
+        if keep_state_grads:  # rows in the caller's order (and layout): new arrays
+            kept_all = [plan.unsorted(a, 2) for a in kept_all]
+            if self.batch_first:
+                kept_all = [np.ascontiguousarray(a.transpose(0, 2, 1, 3)) for a in kept_all]
+            self.state_grads = self._pack(tuple(kept_all))
         self._cache = None
         dx = plan.unsorted(dX, 1)  # (T, B, I) in the caller's order
         dx = dx.transpose(1, 0, 2) if self.batch_first else dx

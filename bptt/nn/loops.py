@@ -38,6 +38,12 @@ read Z, so they take the mask with no other change. Backward, the gradient that 
 product sends to the previous state is m ⊙ (W_hh^T dG) (``through_mask``). Without a mask the
 feed and the backward's multiply do nothing, and nothing else differs.
 
+Per-step state gradients (``kept``, only when a caller asks: ``keep_state_grads``): the
+backward loops can copy their running dh, at the point where it is the total dL/dh_t (from the
+output, from the next step through the mask if any, and from the final state at the last step),
+and the LSTM cell's total dL/dc_t (``cells.lstm.backward``'s ``dc_total``), into per-step
+arrays; without them the loops do nothing more.
+
 The loops keep no state: what backward needs goes out in a cache dict. Scratch buffers come
 from ``work(name, shape)``, reused across calls of the same shape; nothing handed to a user
 lives in them.
@@ -349,20 +355,22 @@ def rnn_forward(X, W_ih, W_hh, bias, h0, reverse, work, nonlinearity="tanh", sha
     return S, {"Z": Z, "S": S, "mask": mask, "reverse": reverse, "nonlinearity": nonlinearity}
 
 
-def rnn_backward(dY, dh_final, cache, W_hhT, work):
-    """dY: (T, H, B) dL/d outputs; dh_final: (H, B).
+def rnn_backward(dY, dh_final, cache, W_hhT, work, kept=None):
+    """dY: (T, H, B) dL/d outputs; dh_final: (H, B); kept: None, or (dH,) with dH (T, H, B)
+    that gets the total dL/dh_t of every step (``kept`` in the module docstring).
 
     Returns the pieces of dx (see the module docstring), the gradients of
     (W_ih, W_hh, b_ih, b_hh) and dL/dh0 (H, B).
     """
-    dG, dh0 = rnn_backward_steps(dY, dh_final, cache, W_hhT, work)
+    dG, dh0 = rnn_backward_steps(dY, dh_final, cache, W_hhT, work, kept)
     T, _, H, B = dG.shape
     M = feature_major(dG, work("M", (H, T * B)))
     return *gradients("RNN", M, blocks_read(cache["Z"], cache["reverse"], work), H), dh0
 
 
-def rnn_backward_steps(dY, dh_final, cache, W_hhT, work):
-    """The time loop of ``rnn_backward``: dL/da per step, dG (T, 1, H, B), and dL/dh0 (H, B)."""
+def rnn_backward_steps(dY, dh_final, cache, W_hhT, work, kept=None):
+    """The time loop of ``rnn_backward``: dL/da per step, dG (T, 1, H, B), and dL/dh0 (H, B);
+    ``kept`` as there."""
     S, reverse = cache["S"], cache["reverse"]
     T, H, B = dY.shape
     F = work("F", (T, 1, H, B))
@@ -378,6 +386,8 @@ def rnn_backward_steps(dY, dh_final, cache, W_hhT, work):
             np.dot(W_hhT, dG[last, 0], dh)
             back(dh)
             np.add(dh, dY[t], dh)
+        if kept is not None:
+            np.copyto(kept[0][t], dh)
         rnn.backward(dh, F[t, 0], dG[t, 0])
         last = t
     dh0 = W_hhT @ dG[last, 0]
@@ -412,20 +422,21 @@ def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work, shared=None, mask=N
     return S, final(C, reverse), cache
 
 
-def lstm_backward(dY, dh_final, dc_final, cache, W_hhT, work):
-    """Returns the pieces of dx (see the module docstring), the gradients of
+def lstm_backward(dY, dh_final, dc_final, cache, W_hhT, work, kept=None):
+    """kept: None, or (dH, dC), each (T, H, B), that get the total dL/dh_t and dL/dc_t of every
+    step. Returns the pieces of dx (see the module docstring), the gradients of
     (W_ih, W_hh, b_ih, b_hh), dL/dh0 and dL/dc0."""
-    dA, dh0, dc0 = lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work)
+    dA, dh0, dc0 = lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, kept=kept)
     M = feature_major(dA, cache["A"])  # the activations are no longer needed
     H = dY.shape[1]
     return *gradients("LSTM", M, blocks_read(cache["Z"], cache["reverse"], work), H), dh0, dc0
 
 
-def lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, dc_ends=None):
+def lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, dc_ends=None, kept=None):
     """The time loop of ``lstm_backward``: dL/da per step, dA (T, 4, H, B) (a view of the
-    cache's F), dL/dh0 and dL/dc0 (H, B). dc_ends: None, or {t: (columns, (H, m) array)}, the
-    gradients of final cell states reached at step t, added to dL/dc there (sequences of a
-    packed batch that end inside a segment, ``bptt.nn.packing``)."""
+    cache's F), dL/dh0 and dL/dc0 (H, B); ``kept`` as there. dc_ends: None, or
+    {t: (columns, (H, m) array)}, the gradients of final cell states reached at step t, added
+    to dL/dc there (sequences of a packed batch that end inside a segment, ``bptt.nn.packing``)."""
     A, F, C, reverse = cache["A"], cache["F"], cache["C"], cache["reverse"]
     T, H, B = dY.shape
     lstm.backward_factors(A, previous(C, reverse), F[:, 4], out=F)  # (T, 5, H, B)
@@ -444,7 +455,9 @@ def lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, dc_ends=None
             np.add(dh, dY[t], dh)
         if dc_ends and t in dc_ends:
             dc[:, dc_ends[t][0]] += dc_ends[t][1]
-        lstm.backward(dh, dc, F[t], A[t, 1], dA[t])
+        if kept is not None:
+            np.copyto(kept[0][t], dh)
+        lstm.backward(dh, dc, F[t], A[t, 1], dA[t], None if kept is None else kept[1][t])
         last = t
     dh0 = W_hhT @ dA[last].reshape(4 * H, B)
     back(dh0)
@@ -491,18 +504,19 @@ def hidden_n_weights(W_hn, b_hn, out) -> np.ndarray:
     return out
 
 
-def gru_backward(dY, dh_final, cache, W_hhT, work):
-    """Returns the pieces of dx (see the module docstring), the gradients of
+def gru_backward(dY, dh_final, cache, W_hhT, work, kept=None):
+    """kept: None, or (dH,) with dH (T, H, B) that gets the total dL/dh_t of every step.
+    Returns the pieces of dx (see the module docstring), the gradients of
     (W_ih, W_hh, b_ih, b_hh) and dL/dh0."""
-    D, dh0 = gru_backward_steps(dY, dh_final, cache, W_hhT, work)
+    D, dh0 = gru_backward_steps(dY, dh_final, cache, W_hhT, work, kept)
     T, _, H, B = D.shape
     M = feature_major(D, work("M", (4 * H, T * B)))
     return *gradients("GRU", M, blocks_read(cache["Z"], cache["reverse"], work), H), dh0
 
 
-def gru_backward_steps(dY, dh_final, cache, W_hhT, work):
+def gru_backward_steps(dY, dh_final, cache, W_hhT, work, kept=None):
     """The time loop of ``gru_backward``: per step D (T, 4, H, B) = [dgh_r, dgh_z, dgh_n,
-    dgi_n], and dL/dh0 (H, B)."""
+    dgi_n], and dL/dh0 (H, B); ``kept`` as there."""
     S, A, GH_n, reverse = cache["S"], cache["A"], cache["GHn"], cache["reverse"]
     T, H, B = dY.shape
     F = work("F", (T, 4, H, B))
@@ -520,6 +534,8 @@ def gru_backward_steps(dY, dh_final, cache, W_hhT, work):
             back(dh)
             np.add(dh, direct, dh)
             np.add(dh, dY[t], dh)
+        if kept is not None:
+            np.copyto(kept[0][t], dh)
         gru.backward(dh, F[t], A[t, 1], D[t], direct)
         last = t
     dh0 = W_hhT @ D[last, :3].reshape(3 * H, B)

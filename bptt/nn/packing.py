@@ -159,13 +159,14 @@ class Plan:
             caches.append(cache)
         return tuple(state if reverse else finals), caches
 
-    def backward(self, kind, run, dY, dfinal, caches, reverse, work):
-        """Backward of ``forward``. run(dY, dfinal, cache, work, dc_ends) -> (dG, dstate0): a
-        backward time loop of ``bptt.nn.loops`` (dG (T', R, w) per step, dstate0 a tuple of
+    def backward(self, kind, run, dY, dfinal, caches, reverse, work, kept=None):
+        """Backward of ``forward``. run(dY, dfinal, cache, work, dc_ends, kept) -> (dG, dstate0):
+        a backward time loop of ``bptt.nn.loops`` (dG (T', R, w) per step, dstate0 a tuple of
         (H, w)). dY: (T, B, H) rows, sorted, zero at the padded steps, ours to change; dfinal:
-        tuple of (H, B) sorted. Returns the pieces of dx (packed columns, see
-        ``loops.gradients`` and ``unpack``), the gradients of (W_ih, W_hh, b_ih, b_hh) and
-        dL/d the initial states (tuple of (H, B), sorted)."""
+        tuple of (H, B) sorted; kept: None, or a tuple of (T, B, H) rows, sorted, that get the
+        per-step state gradients (``loops``' ``kept``), zero at the padded steps. Returns the
+        pieces of dx (packed columns, see ``loops.gradients`` and ``unpack``), the gradients of
+        (W_ih, W_hh, b_ih, b_hh) and dL/d the initial states (tuple of (H, B), sorted)."""
         segments, offsets, N = self.layouts[reverse]
         H, ar = dfinal[0].shape[0], np.arange(self.B)
         if reverse:  # every sequence's final state is its state after step 0
@@ -187,7 +188,10 @@ class Plan:
                 for length in np.unique(self.lengths[slice(*self._ending(t0, t1))]).tolist():
                     cols = slice(*self._ending(length - 1, length))
                     dc_ends[length - 1 - t0] = (cols, dfinal[1][:, cols])
-            dG, dstate0 = run(dY_seg, dfinal_seg, cache, work, dc_ends)
+            seg_kept = None if kept is None else tuple(
+                a[t0:t1, :w].transpose(0, 2, 1) for a in kept  # (T', H, w) views
+            )
+            dG, dstate0 = run(dY_seg, dfinal_seg, cache, work, dc_ends, seg_kept)
             for s, d in zip(state, dstate0, strict=True):
                 s[:, :n] = d[:, :n]
             parts[t0] = (dG, cache)
@@ -201,6 +205,8 @@ class Plan:
             cols = slice(off, off + (t1 - t0) * w)
             copy_feature_major(dG.reshape(t1 - t0, -1, w), M[:, cols])
             copy_feature_major(Zr, Zf[:, cols])
+        for a in kept or ():  # columns that ran past their sequence's end or before its start
+            a[self.padded] = 0
         return *gradients(kind, M, Zf, H), tuple(state)
 
     def unpack(self, P: np.ndarray, reverse: bool) -> np.ndarray:

@@ -304,8 +304,7 @@ def _data(cfg: Config, meta: dict, path: str) -> tuple[object, Vocab, dict, dict
 def _start(cfg: Config, vocab: Vocab, data, arrays: dict, meta: dict, path: str) -> RunState:
     """A fresh run's state, or (``meta`` given) the checkpoint's."""
     rng = np.random.default_rng(cfg.seed)
-    model = CharLM(vocab.size, cfg.cell, cfg.hidden, cfg.layers, np.dtype(cfg.dtype),
-                   seed=int(rng.integers(0, 2**63)))
+    model = initial_model(cfg, vocab.size, rng)
     opt = Adam(model.params, lr=cfg.lr)
     if not meta:
         return RunState(model, opt, rng)
@@ -316,6 +315,14 @@ def _start(cfg: Config, vocab: Vocab, data, arrays: dict, meta: dict, path: str)
     if run.position >= data.n_batches:
         raise ckpt.CheckpointError(f"{path}: data position {run.position} out of range")
     return run
+
+
+def initial_model(cfg: Config, vocab_size: int, rng: np.random.Generator) -> CharLM:
+    """The model a run starts from, its weights seeded by the first draw of the run's generator
+    ``rng`` (``np.random.default_rng(cfg.seed)`` when the run starts): the same config and
+    vocabulary give the same initialisation (bptt inspect compares a run with it)."""
+    return CharLM(vocab_size, cfg.cell, cfg.hidden, cfg.layers, np.dtype(cfg.dtype),
+                  seed=int(rng.integers(0, 2**63)))
 
 
 @dataclasses.dataclass
