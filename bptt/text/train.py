@@ -29,6 +29,7 @@ from .config import RESUMABLE, Config, ConfigError, DivergedError, RunError, fla
 from .data import StreamData, Vocab, fingerprint, read_texts, split
 from .lm import CharLM, sample
 from .record import METRICS, PLOT, Meter, Record
+from .runlock import RunLock
 from .state import RunState
 
 CHECKPOINT, BEST = "checkpoint.npz", "best.npz"
@@ -58,7 +59,16 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
     after the current step with a checkpoint (``Result.interrupted`` names the signal).
     Raises ConfigError, RunError, CorpusError, CheckpointError, DivergedError.
     """
-    cfg, arrays, meta = _resolve(config, overrides)
+    cfg, arrays, meta, lock = _resolve(config, overrides)
+    try:
+        return _run(cfg, arrays, meta, progress, log)
+    finally:
+        lock.release(remove_folder=True)    # the folder too if a failed setup made it empty
+
+
+def _run(cfg: Config, arrays: dict, meta: dict, progress: bool,
+         log: Callable[[str], None] | None) -> Result:
+    """The body of ``train``, run while the run folder's lock is held."""
     out, path = cfg.out, os.path.join(cfg.out, CHECKPOINT)
     data, vocab, fixed_arrays, fixed = _data(cfg, meta, path)
     run = _start(cfg, vocab, data, arrays, meta, path)
@@ -230,14 +240,28 @@ def _stop_requests():
 
 # ------------------------------------------------------------------------------ setup
 
-def _resolve(config: Config, overrides: Iterable[str] | None) -> tuple[Config, dict, dict]:
-    """The effective config and, for a resume, the checkpoint's (arrays, meta)."""
+def _resolve(config: Config, overrides: Iterable[str] | None) -> tuple[Config, dict, dict,
+                                                                        RunLock]:
+    """The effective config, for a resume the checkpoint's (arrays, meta), and the run folder's
+    lock, taken before anything in the folder is looked at (released by the caller; by this
+    function if it raises)."""
     config = with_preset(config, config.given() if overrides is None else set(overrides))
     config.validate()
     out = config.run_dir()
-    path = os.path.join(out, CHECKPOINT)
     if os.path.exists(out) and not os.path.isdir(out):
         raise RunError(f"--out {out}: exists and is not a folder")
+    lock = RunLock(out).acquire()
+    try:
+        return (*_resolve_locked(config, overrides), lock)
+    except BaseException:
+        lock.release(remove_folder=True)
+        raise
+
+
+def _resolve_locked(config: Config, overrides: Iterable[str] | None) -> tuple[Config, dict,
+                                                                               dict]:
+    out = config.run_dir()
+    path = os.path.join(out, CHECKPOINT)
     if not config.resume:
         held = [f for f in (CHECKPOINT, BEST, METRICS, PLOT)
                 if os.path.exists(os.path.join(out, f))]

@@ -1,0 +1,87 @@
+"""Big corpora and shared run folders (issue 14): one trainer per run folder (an OS lock that a
+SIGKILL releases), memory per character of a big corpus, bounded validation, disk errors, folders
+of mixed files, checkpoints whose config claims more than their arrays hold."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bptt import cli
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--hidden", "8", "--layers", "1", "--seq-len", "8", "--batch", "4", "--eval-every", "20",
+        "--checkpoint-every", "25", "--log-every", "5"]
+
+
+def environment():
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO),
+                                                        os.environ.get("PYTHONPATH", "")]))
+
+
+def corpus(folder: Path, n: int = 3000) -> Path:
+    path = folder / "corpus.txt"
+    path.write_text("".join(f"line {i % 17} of the text, {'abc'[i % 3]}\n" for i in range(n // 20)))
+    return path
+
+
+def snapshot(folder: Path) -> dict:
+    """Name -> SHA-256 of every file in ``folder`` but the lock file."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.iterdir()) if p.name != ".lock"}
+
+
+def wait_for_lock(folder: Path, pid: int, proc, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        lock = folder / ".lock"
+        if lock.exists() and lock.read_text().strip() == str(pid):
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("the first trainer never took the lock")
+
+
+def test_second_trainer_refused_until_first_is_killed(tmp_path, capsys):
+    text = corpus(tmp_path)
+    run = tmp_path / "run"
+    assert cli.main(["train", str(text), *TINY, "--steps", "2", "--out", str(run)]) == 0
+    capsys.readouterr()
+    first = subprocess.Popen(
+        [sys.executable, "-m", "bptt", "train", "--out", str(run), "--resume", "--steps",
+         "10000000", "--checkpoint-every", "10000000", "--eval-every", "10000000",
+         "--log-every", "10000000"],
+        env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_lock(run, first.pid, first)
+        before = snapshot(run)
+        for extra in (["--resume", "--steps", "5"], []):          # with and without --resume
+            args = ["train", str(text), *TINY, "--out", str(run), *extra]
+            t0 = time.monotonic()
+            assert cli.main(args) == 2
+            err = capsys.readouterr().err
+            assert time.monotonic() - t0 < 5
+            assert err.count("\n") == 1 and str(run) in err and str(first.pid) in err, err
+            assert snapshot(run) == before
+        assert cli.main(["sample", str(run), "--length", "20"]) == 0      # readers keep working
+        assert capsys.readouterr().out
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        assert first.returncode == -signal.SIGKILL
+        assert snapshot(run) == before
+        assert cli.main(["train", "--out", str(run), "--resume", "--steps", "4"]) == 0
+        assert "done: 4 steps" in capsys.readouterr().err
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+
+
+def test_failed_setup_leaves_no_folder(tmp_path, capsys):
+    missing = tmp_path / "missing.txt"
+    assert cli.main(["train", str(missing), "--out", str(tmp_path / "run")]) == 2
+    assert "missing.txt" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
