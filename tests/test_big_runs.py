@@ -29,16 +29,18 @@ def corpus(folder: Path, n: int = 3000) -> Path:
 
 
 def snapshot(folder: Path) -> dict:
-    """Name -> SHA-256 of every file in ``folder`` but the lock file."""
+    """Name -> SHA-256 of every file in ``folder`` but the lock file and temporary files."""
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.iterdir()) if p.name != ".lock"}
+            for p in sorted(folder.iterdir()) if not p.name.startswith(".")}
 
 
 def wait_for_lock(folder: Path, pid: int, proc, timeout: float = 60.0) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         lock = folder / ".lock"
-        if lock.exists() and lock.read_text().strip() == str(pid):
+        settled = not any(p.name.endswith(".tmp") for p in folder.iterdir())
+        if settled and lock.exists() and lock.read_text().strip() == str(pid):
+            time.sleep(0.5)        # the trainer rewrites metrics.csv up to the resumed step
             return
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)

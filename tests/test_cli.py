@@ -129,7 +129,8 @@ def assert_user_error(r, before, root, *words):
 
 def test_train_writes_the_run_folder(trained, corpus):
     run, r = trained
-    assert sorted(os.listdir(run)) == ["best.npz", "checkpoint.npz", "loss.png", "metrics.csv"]
+    assert sorted(os.listdir(run)) == [".lock", "best.npz", "checkpoint.npz", "loss.png",
+                                       "metrics.csv"]
     assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = rows(run)
     assert list(table[0]) == ["step", "train_loss", "val_loss", "chars_per_sec", "elapsed_s",

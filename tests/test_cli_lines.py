@@ -62,7 +62,8 @@ def training_lines(corpus, val_fraction=0.1, seed=0):
 
 def test_train_lines_writes_the_run_folder(trained, corpus):
     run, r = trained
-    assert sorted(os.listdir(run)) == ["best.npz", "checkpoint.npz", "loss.png", "metrics.csv"]
+    assert sorted(os.listdir(run)) == [".lock", "best.npz", "checkpoint.npz", "loss.png",
+                                       "metrics.csv"]
     table = rows(run)
     assert [int(x["step"]) for x in table if x["val_loss"]] == [20, 40, 60]
     assert float(table[-1]["train_loss"]) < float(table[0]["train_loss"])

@@ -8,6 +8,7 @@ hidden state can be carried over (truncated BPTT). The position is a plain int, 
 next chunk; after the last chunk it wraps to 0, where the carried state is reset.
 """
 
+import codecs
 import hashlib
 import os
 from collections.abc import Iterator, Sequence
@@ -95,6 +96,86 @@ def read_corpus(paths: Sequence[str], skip: str | None = None, builtin: str = ""
     return "".join(text for _, text in read_texts(paths, skip, builtin))
 
 
+CHUNK = 1 << 23          # bytes of a corpus read, decoded and encoded at a time
+UNICODE = 0x110000       # code points
+
+
+class Corpus:
+    """A stream-mode corpus read in bounded chunks, never held whole as text.
+
+    ``scan`` (in the constructor) reads every file once: their SHA-256 (the ``fingerprint`` of
+    the joined text), character count and which characters occur; ``encode(vocab)`` reads them
+    again into one array of ids in the smallest unsigned integer type that fits the vocabulary
+    (one byte for up to 256 characters). Peak memory: the ids plus a few CHUNK-sized buffers.
+    """
+
+    def __init__(self, paths: Sequence[str], skip: str | None = None, builtin: str = ""):
+        self.files = list_files(paths, skip) if paths else [builtin_path(builtin or BUILTIN)]
+        sha, counts = hashlib.sha256(), np.zeros(UNICODE, np.int64)
+        self.n_chars = self.n_bytes = 0
+        for raw, points in self._chunks():
+            sha.update(raw)
+            counts += np.bincount(points, minlength=UNICODE)
+            self.n_chars += len(points)
+            self.n_bytes += len(raw)
+        if not self.n_chars:
+            raise CorpusError(f"corpus {', '.join(self.files)}: empty")
+        self.sha256 = sha.hexdigest()
+        self.chars = "".join(map(chr, np.flatnonzero(counts)))   # sorted by code point
+
+    def _chunks(self) -> Iterator[tuple[bytes, np.ndarray]]:
+        """(raw bytes, their code points) of every file, CHUNK bytes at a time."""
+        for f in self.files:
+            decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
+            try:
+                with open(f, "rb") as fh:
+                    while True:
+                        raw = fh.read(CHUNK)
+                        pending = len(decoder.getstate()[0])
+                        try:
+                            if not pending and raw.isascii():
+                                points = np.frombuffer(raw, np.uint8)
+                            else:
+                                points = _code_points(decoder.decode(raw, final=not raw))
+                        except UnicodeDecodeError as err:
+                            at = offset - pending + err.start
+                            data = err.object
+                            raise CorpusError(f"corpus {f}: not UTF-8 text (byte "
+                                              f"0x{data[err.start]:02x} at offset {at})") from None
+                        if not raw:
+                            break
+                        yield raw, points
+                        offset += len(raw)
+            except OSError as err:
+                raise CorpusError(f"corpus {f}: cannot read ({err.strerror or err})") from None
+
+    def encode(self, vocab: "Vocab") -> np.ndarray:
+        """(N,) ids of the whole corpus, dtype ``id_dtype(vocab.size)``. ValueError naming a
+        character of the corpus not in ``vocab``."""
+        missing = set(self.chars) - set(vocab.chars)
+        if missing:
+            c = min(missing)
+            raise ValueError(f"text: character {c!r} (U+{ord(c):04X}) is not in the vocabulary")
+        dtype = id_dtype(vocab.size)
+        lut = np.zeros(ord(max(self.chars)) + 1, dtype)
+        lut[vocab._points[vocab._points < len(lut)]] = np.flatnonzero(vocab._points < len(lut))
+        ids, at = np.empty(self.n_chars, dtype), 0
+        for _, points in self._chunks():
+            np.take(lut, points, out=ids[at: at + len(points)])
+            at += len(points)
+        if at != self.n_chars:
+            raise CorpusError(f"corpus {', '.join(self.files)}: changed while it was read")
+        return ids
+
+
+def id_dtype(vocab_size: int) -> np.dtype:
+    """The smallest unsigned integer type that holds ids 0 .. vocab_size - 1."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if vocab_size <= np.iinfo(dtype).max + 1:
+            return np.dtype(dtype)
+    raise ValueError(f"vocab_size: expected at most 2**32, got {vocab_size}")
+
+
 def fingerprint(text: str) -> str:
     """SHA-256 of the text's UTF-8 bytes (stored in a checkpoint to notice a changed corpus)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -169,18 +250,19 @@ class Batches:
                               f"{batch * seq_len + 1}); use a smaller --batch or --seq-len")
         self.batch, self.seq_len = batch, seq_len
         self.n_chunks = stream // seq_len
-        used = self.n_chunks * seq_len
-        streams = np.arange(batch)[:, None] * stream      # (B, 1) start of each stream
-        cols = np.arange(used)[None, :]                   # (1, used)
-        self._x = np.ascontiguousarray(ids[streams + cols].T)       # (used, B)
-        self._y = np.ascontiguousarray(ids[streams + cols + 1].T)   # (used, B)
+        ids = np.ascontiguousarray(ids)
+        # (stream + 1, B) view, no copy: column b is stream b, ids[b * stream + j] at row j
+        self._streams = np.lib.stride_tricks.as_strided(
+            ids, shape=(stream + 1, batch), strides=(ids.itemsize, stream * ids.itemsize),
+            writeable=False)
 
     def get(self, position: int) -> tuple[np.ndarray, np.ndarray]:
-        """Chunk ``position``: x (T, B) inputs and y (T, B) targets."""
+        """Chunk ``position``: x (T, B) inputs and y (T, B) targets, int64."""
         if not 0 <= position < self.n_chunks:
             raise ValueError(f"position: expected 0 <= position < {self.n_chunks}, got {position}")
-        rows = slice(position * self.seq_len, (position + 1) * self.seq_len)
-        return self._x[rows], self._y[rows]
+        t0 = position * self.seq_len
+        return (self._streams[t0: t0 + self.seq_len].astype(np.int64),
+                self._streams[t0 + 1: t0 + self.seq_len + 1].astype(np.int64))
 
     def next_position(self, position: int) -> int:
         return (position + 1) % self.n_chunks
@@ -197,8 +279,9 @@ def eval_chunks(ids: np.ndarray, batch: int,
     batch = max(1, min(batch, len(ids) - 1))
     stream = (len(ids) - 1) // batch
     starts = np.arange(batch)[:, None] * stream                    # (B, 1)
-    spans = [np.arange(t0, min(t0 + seq_len, stream))[None, :] for t0 in range(0, stream, seq_len)]
-    return ((ids[starts + cols].T, ids[starts + cols + 1].T) for cols in spans)
+    spans = (np.arange(t0, min(t0 + seq_len, stream))[None, :] for t0 in range(0, stream, seq_len))
+    return ((ids[starts + cols].T.astype(np.int64), ids[starts + cols + 1].T.astype(np.int64))
+            for cols in spans)
 
 
 class StreamData:

@@ -26,7 +26,7 @@ from ..nn.optim import Adam, clip_grad_norm
 from . import checkpoint as ckpt
 from . import lines
 from .config import RESUMABLE, Config, ConfigError, DivergedError, RunError, flag, with_preset
-from .data import StreamData, Vocab, fingerprint, read_texts, split
+from .data import Corpus, StreamData, Vocab, fingerprint, read_texts, split
 from .lm import CharLM, sample
 from .record import METRICS, PLOT, Meter, Record
 from .runlock import RunLock
@@ -61,14 +61,14 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
     """
     cfg, arrays, meta, lock = _resolve(config, overrides)
     try:
-        return _run(cfg, arrays, meta, progress, log)
+        return _run(cfg, arrays, meta, lock, progress, log)
     finally:
-        lock.release(remove_folder=True)    # the folder too if a failed setup made it empty
+        lock.release()
 
 
-def _run(cfg: Config, arrays: dict, meta: dict, progress: bool,
+def _run(cfg: Config, arrays: dict, meta: dict, lock: RunLock, progress: bool,
          log: Callable[[str], None] | None) -> Result:
-    """The body of ``train``, run while the run folder's lock is held."""
+    """The body of ``train``; ``lock``: the run folder's, held from before its first write."""
     out, path = cfg.out, os.path.join(cfg.out, CHECKPOINT)
     data, vocab, fixed_arrays, fixed = _data(cfg, meta, path)
     run = _start(cfg, vocab, data, arrays, meta, path)
@@ -84,7 +84,10 @@ def _run(cfg: Config, arrays: dict, meta: dict, progress: bool,
     meter, saved = Meter(), -1
     # NaN/inf is caught by the checks below, which name the step: no RuntimeWarnings on stderr
     with _stop_requests() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        os.makedirs(out, exist_ok=True)
+        lock.hold()                               # creates the folder; one trainer per folder
+        if _stamp(out) != lock.seen:
+            raise RunError(f"{out} changed while this run was starting (another trainer?); "
+                           "start it again")
         record = Record(out, run.step)
         bar = tqdm(total=cfg.steps, initial=run.step, file=sys.stderr, disable=not progress,
                    unit="step", dynamic_ncols=True, leave=True)
@@ -251,11 +254,24 @@ def _resolve(config: Config, overrides: Iterable[str] | None) -> tuple[Config, d
     if os.path.exists(out) and not os.path.isdir(out):
         raise RunError(f"--out {out}: exists and is not a folder")
     lock = RunLock(out).acquire()
+    lock.seen = _stamp(out)                    # compared again when the lock is held
     try:
         return (*_resolve_locked(config, overrides), lock)
     except BaseException:
-        lock.release(remove_folder=True)
+        lock.release()
         raise
+
+
+def _stamp(out: str) -> list:
+    """(name, size, mtime) of the run files in ``out``: what a trainer starting there read."""
+    found = []
+    for name in (CHECKPOINT, BEST, METRICS, PLOT):
+        try:
+            st = os.stat(os.path.join(out, name))
+        except OSError:
+            continue
+        found.append((name, st.st_size, st.st_mtime_ns))
+    return found
 
 
 def _resolve_locked(config: Config, overrides: Iterable[str] | None) -> tuple[Config, dict,
@@ -300,25 +316,35 @@ def _data(cfg: Config, meta: dict, path: str) -> tuple[object, Vocab, dict, dict
     """The run's data (StreamData or LineData), its vocabulary, and the arrays and metadata that
     stay fixed over the run (config, vocabulary, corpus fingerprint; in lines mode the training
     lines' hashes). On a resume the corpus must be the one the run started with."""
-    texts = read_texts(cfg.corpus, skip=cfg.out, builtin=cfg.builtin)  # skip: a run folder
-    text = "".join(t for _, t in texts)                                 # inside a corpus folder
-    if meta and meta.get("corpus_sha256") != fingerprint(text):
+    if cfg.lines:
+        texts = read_texts(cfg.corpus, skip=cfg.out, builtin=cfg.builtin)  # skip: a run folder
+        text = "".join(t for _, t in texts)                                 # in a corpus folder
+        sha256, n_chars = fingerprint(text), len(text)
+    else:             # read in bounded chunks: never the whole text as a str (issue 14)
+        corpus = Corpus(cfg.corpus, skip=cfg.out, builtin=cfg.builtin)
+        sha256, n_chars = corpus.sha256, corpus.n_chars
+    if meta and meta.get("corpus_sha256") != sha256:
         raise RunError(f"the corpus differs from the one the run in {cfg.out} was trained on")
     if cfg.lines:
         train_lines, val_lines = lines.split_lines(lines.read_lines(texts), cfg.val_fraction,
                                                    cfg.seed)
         vocab = lines.vocabulary(train_lines + val_lines)
     else:
-        vocab = Vocab.from_text(text)
+        vocab = Vocab(corpus.chars)
     if meta:
         try:
             vocab = Vocab(meta["vocab"])
         except (KeyError, TypeError, ValueError) as err:
             raise ckpt.CheckpointError(f"{path}: bad vocabulary in checkpoint ({err})") from None
     fixed = {"config": dataclasses.asdict(cfg), "vocab": vocab.chars,
-             "corpus_sha256": fingerprint(text), "corpus_chars": len(text)}
+             "corpus_sha256": sha256, "corpus_chars": n_chars}
     if not cfg.lines:
-        train_ids, val_ids = split(vocab.encode(text), cfg.val_fraction)
+        try:
+            ids = corpus.encode(vocab)
+        except ValueError as err:
+            raise ckpt.CheckpointError(f"{path}: vocabulary does not cover the corpus ({err})") \
+                from None
+        train_ids, val_ids = split(ids, cfg.val_fraction)
         return StreamData(train_ids, val_ids, cfg.batch, cfg.seq_len, cfg.eval_chars), vocab, \
             {}, fixed
     data = lines.LineData(train_lines, val_lines, vocab, cfg.batch)
