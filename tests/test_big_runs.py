@@ -87,3 +87,36 @@ def test_failed_setup_leaves_no_folder(tmp_path, capsys):
     assert cli.main(["train", str(missing), "--out", str(tmp_path / "run")]) == 2
     assert "missing.txt" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+MEMORY_CHILD = r"""
+import resource, sys
+import matplotlib.pyplot, tqdm   # imported by every run: not per-character memory
+from bptt.text.config import Config
+from bptt.text.train import train
+corpus, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with open(corpus, "w", encoding="utf-8") as fh:       # ~n characters, 80 distinct, some not ASCII
+    line = "".join(chr(32 + i) for i in range(60)) + "éàüßøñçåæœ\u03bb\u03bc\u4e2d\u6587\n"
+    block = line * 1000
+    for _ in range(n // len(block)):
+        fh.write(block)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+train(Config(corpus=[corpus], out=out, hidden=8, layers=1, batch=16, seq_len=16, steps=1,
+             eval_chars=1000), progress=False)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(base, peak)
+"""
+
+
+def test_memory_per_character_of_a_big_corpus(tmp_path):
+    """Training on a 30 MB corpus holds one byte per character plus bounded buffers (it held 32
+    bytes per character before issue 14). Measured in a child process, ru_maxrss."""
+    n = 30_000_000
+    r = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(tmp_path / "big.txt"),
+                        str(tmp_path / "run"), str(n)], env=environment(), capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    base, peak = map(int, r.stdout.split())
+    # the ids (1 byte per character) and buffers of a fixed size (bptt.text.data.CHUNK): measured
+    # 90 MB over the base here, against 960 MB before
+    assert peak - base < 1.5 * n + (96 << 20), f"{(peak - base) >> 20} MiB over the base"

@@ -96,7 +96,7 @@ def read_corpus(paths: Sequence[str], skip: str | None = None, builtin: str = ""
     return "".join(text for _, text in read_texts(paths, skip, builtin))
 
 
-CHUNK = 1 << 23          # bytes of a corpus read, decoded and encoded at a time
+CHUNK = 1 << 22          # bytes of a corpus read, decoded and encoded at a time
 UNICODE = 0x110000       # code points
 
 
