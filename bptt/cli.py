@@ -46,7 +46,8 @@ TRAIN_HELP = {
     "val_fraction": "fraction held out for validation: the end of the text; with --lines, "
                     "lines picked by a shuffle seeded by --seed",
     "eval_every": "validation loss every N steps (and at the last step)",
-    "eval_chars": "validate on the first N held-out characters; 0: all of them",
+    "eval_chars": "validate on the first N held-out characters, the same ones every time; 0: "
+                  "all of them",
     "log_every": "a metrics.csv row every N steps",
 }
 

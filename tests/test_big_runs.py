@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from bptt import cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,3 +122,28 @@ def test_memory_per_character_of_a_big_corpus(tmp_path):
     # the ids (1 byte per character) and buffers of a fixed size (bptt.text.data.CHUNK): measured
     # 90 MB over the base here, against 960 MB before
     assert peak - base < 1.5 * n + (96 << 20), f"{(peak - base) >> 20} MiB over the base"
+
+
+def test_validation_is_bounded_by_default():
+    from bptt.text import data, lines
+    from bptt.text.config import Config
+    cap = Config().eval_chars
+    ids = np.arange(3 * cap, dtype=np.int64) % 7
+    train_ids, val_ids = data.split(ids, 0.5)
+    bounded = data.StreamData(train_ids, val_ids, 4, 8, cap)
+    first, again = list(bounded.validation()), list(bounded.validation())
+    read = sum(x.size for x, _, _ in first)
+    assert cap - 8 * 4 <= read <= cap                      # the cap, up to the streams' ends
+    assert all((a[0] == b[0]).all() for a, b in zip(first, again, strict=True))  # same slice
+    assert first[0][0][0, 0] == val_ids[0]                 # ... the start of the held-out text
+    whole = data.StreamData(train_ids, val_ids, 4, 8, 0)   # --eval-chars 0: all of them
+    assert sum(x.size for x, _, _ in whole.validation()) > len(val_ids) - 8 * 4 > cap
+    # the built-in corpus keeps validating on its whole held-out text by default
+    train_ids, held_out = data.split(np.zeros(data.Corpus([]).n_chars, np.uint8),
+                                     Config().val_fraction)
+    assert data.StreamData(train_ids, held_out, 32, 64, cap).val.size == held_out.size
+    # lines mode: at most EVAL_LINES held-out lines
+    vocab = lines.vocabulary(["ab"])
+    many = ["ab"[: 1 + i % 2] for i in range(lines.EVAL_LINES + 500)]
+    line_data = lines.LineData(["ab"], many, vocab, 4)
+    assert sum(len(n) for _, _, n in line_data.validation()) == lines.EVAL_LINES

@@ -46,7 +46,8 @@ class Config:
     val_fraction: float = 0.1  # held out for validation: the text's last fraction (lines mode:
     #                            that fraction of the lines, chosen by a shuffle seeded by --seed)
     eval_every: int = 250      # validation loss every N steps
-    eval_chars: int = 0        # validate on the first N held-out characters; 0: all (stream mode)
+    eval_chars: int = 150_000  # validate on the first N held-out characters (the same ones each
+    #                            time; the built-in corpus's 111,539 whole); 0: all (stream mode)
     log_every: int = 10        # a metrics.csv row every N steps (train loss averaged over them)
     resume: bool = False       # continue the run in --out from its checkpoint
 

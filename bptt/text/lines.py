@@ -27,6 +27,7 @@ from .lm import IGNORE, CharLM, check_sampling, draw, next_distribution
 END = "\n"
 MAX_LINE = 256            # longest sample (characters) lines mode accepts; longer: an error
 EVAL_BATCH = 256          # lines per validation batch (the result does not depend on it)
+EVAL_LINES = 20_000       # validation reads at most this many held-out lines, the same each time
 
 
 def read_lines(texts: Sequence[tuple[str, str]]) -> list[str]:
@@ -99,7 +100,8 @@ class LineData:
 
     An epoch is ceil(n_train / B) batches over a fresh permutation of the training lines drawn
     from the run's generator (``shuffle``); the last batch of an epoch may be smaller. No state
-    carries over between batches. Validation is every held-out line, EVAL_BATCH at a time.
+    carries over between batches. Validation reads the held-out lines (at most EVAL_LINES, the
+    same ones every time), EVAL_BATCH at a time.
     """
 
     carries_state = False
@@ -107,7 +109,8 @@ class LineData:
     def __init__(self, train: Sequence[str], val: Sequence[str], vocab: Vocab, batch: int):
         self.end = int(vocab.encode(END)[0])
         self.train = [vocab.encode(s) for s in train]
-        self.val = sorted((vocab.encode(s) for s in val), key=len)     # less padding
+        # the first EVAL_LINES of the held-out lines (a seeded random sample of the corpus)
+        self.val = sorted((vocab.encode(s) for s in val[:EVAL_LINES]), key=len)  # less padding
         self.batch_size = batch
         self.n_batches = -(-len(self.train) // batch)
 
