@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bptt import cli
 
@@ -147,3 +148,64 @@ def test_validation_is_bounded_by_default():
     many = ["ab"[: 1 + i % 2] for i in range(lines.EVAL_LINES + 500)]
     line_data = lines.LineData(["ab"], many, vocab, 4)
     assert sum(len(n) for _, _, n in line_data.validation()) == lines.EVAL_LINES
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs (root only: mount needs it, and root ignores file permissions)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (see the read-only test instead)")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def check_write_error(run: Path, err: str, before: dict) -> None:
+    lines = [line for line in err.splitlines() if not line.startswith("resuming ")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    err = lines[0]
+    assert err.startswith(f"bptt train: error: cannot write {run}"), err
+    assert "is intact" in err and f"--out {run} --resume" in err, err
+    assert snapshot(run)["checkpoint.npz"] == before["checkpoint.npz"]
+    assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_full_disk_ends_the_run_with_one_line(small_disk, tmp_path, capsys):
+    text = corpus(tmp_path)
+    run = small_disk / "run"
+    assert cli.main(["train", str(text), *TINY, "--steps", "25", "--out", str(run)]) == 0
+    capsys.readouterr()
+    before = snapshot(run)
+    rows = (run / "metrics.csv").read_text()
+    filler, block = small_disk / "filler", b"x" * 4096
+    with open(filler, "wb", buffering=0) as fh:    # fill the disk up to its last byte
+        for size in (4096, 1):
+            try:
+                while fh.write(block[:size]):
+                    pass
+            except OSError:
+                pass
+    assert cli.main(["train", "--out", str(run), "--resume", "--steps", "60"]) == 2
+    check_write_error(run, capsys.readouterr().err, before)
+    assert rows.startswith((run / "metrics.csv").read_text())    # at most whole rows removed
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders anyway; the "
+                    "full-disk test covers the message")
+def test_read_only_run_folder_ends_the_run_with_one_line(tmp_path, capsys):
+    text = corpus(tmp_path)
+    run = tmp_path / "run"
+    assert cli.main(["train", str(text), *TINY, "--steps", "25", "--out", str(run)]) == 0
+    capsys.readouterr()
+    before = snapshot(run)
+    run.chmod(0o555)
+    try:
+        assert cli.main(["train", "--out", str(run), "--resume", "--steps", "60"]) == 2
+        check_write_error(run, capsys.readouterr().err, before)
+    finally:
+        run.chmod(0o755)

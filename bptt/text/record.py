@@ -41,8 +41,14 @@ class Record:
 
     def add(self, row: dict) -> None:
         self.rows.append(row)
-        with open(self.metrics, "a", newline="", encoding="utf-8") as fh:
-            csv.DictWriter(fh, COLUMNS, extrasaction="ignore").writerow(row)
+        size = os.path.getsize(self.metrics) if os.path.exists(self.metrics) else 0
+        try:
+            with open(self.metrics, "a", newline="", encoding="utf-8") as fh:
+                csv.DictWriter(fh, COLUMNS, extrasaction="ignore").writerow(row)
+        except OSError:                 # e.g. a full disk: no partial row is left behind
+            if os.path.exists(self.metrics) and os.path.getsize(self.metrics) > size:
+                os.truncate(self.metrics, size)
+            raise
 
     def plot(self) -> None:
         plot_losses(self.plot_path, self.rows)

@@ -13,6 +13,7 @@ exactly as if it had never stopped.
 import dataclasses
 import math
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -62,8 +63,30 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
     cfg, arrays, meta, lock = _resolve(config, overrides)
     try:
         return _run(cfg, arrays, meta, lock, progress, log)
+    except OSError as err:                # a full disk, a read-only or vanished run folder
+        raise RunError(_write_failed(err, cfg.out)) from None
     finally:
         lock.release()
+
+
+def _write_failed(err: OSError, out: str) -> str:
+    """One line for a failed write in the run folder ``out``: the path, the reason, what is kept
+    and how to go on (checkpoint.write_atomic has removed its temporary file)."""
+    name = err.filename if isinstance(err.filename, str) else out
+    base = os.path.basename(name)
+    if base.startswith(".") and base.endswith(".tmp") and len(base) > 13:
+        # write_atomic's temporary file "." + target + 8 random characters + ".tmp"
+        name = os.path.join(os.path.dirname(name), base[1:-12])
+    what = err.strerror or str(err)
+    q = shlex.quote(out)
+    path = os.path.join(out, CHECKPOINT)
+    if os.path.exists(path):
+        kept = (f"the last complete checkpoint {path} is intact; free some space or make {out} "
+                f"writable, then continue with: bptt train --out {q} --resume")
+    else:
+        kept = (f"no checkpoint was written; free some space or make {out} writable, then start "
+                "again")
+    return f"cannot write {name} ({what}); {kept}"
 
 
 def _run(cfg: Config, arrays: dict, meta: dict, lock: RunLock, progress: bool,
@@ -78,7 +101,10 @@ def _run(cfg: Config, arrays: dict, meta: dict, lock: RunLock, progress: bool,
     def save(name=CHECKPOINT):
         _check_parameters(run, path)
         arrays, state = run.to_checkpoint()
-        ckpt.save(os.path.join(out, name), {**fixed_arrays, **arrays}, {**fixed, **state})
+        try:
+            ckpt.save(os.path.join(out, name), {**fixed_arrays, **arrays}, {**fixed, **state})
+        except OSError as err:                    # name the file (a full disk names none)
+            raise OSError(err.errno, err.strerror, os.path.join(out, name)) from None
 
     from tqdm import tqdm
     meter, saved = Meter(), -1
