@@ -68,6 +68,11 @@ def _add_train(sub) -> None:
                         "(--builtin; default Tiny Shakespeare)")
     p.add_argument("--builtin", metavar="NAME", choices=list(BUILTINS), default=argparse.SUPPRESS,
                    help=f"train on a built-in corpus: {', '.join(BUILTINS)} (listed below)")
+    p.add_argument("--include", action="append", metavar="GLOB", default=argparse.SUPPRESS,
+                   help="in corpus folders, read only the files whose path inside the folder "
+                        "matches GLOB (repeatable; '*.py' matches every Python file below "
+                        "it); without it, every text file (files that are not UTF-8 text are "
+                        "skipped, and counted on stderr)")
     p.add_argument("--lines", action="store_true", default=argparse.SUPPRESS,
                    help="one sample per line (names, words...): each line is read from the "
                         "zero state and ends with an end symbol; padded batches of lines")

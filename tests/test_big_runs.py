@@ -166,7 +166,7 @@ def small_disk(tmp_path):
 
 
 def check_write_error(run: Path, err: str, before: dict) -> None:
-    lines = [line for line in err.splitlines() if not line.startswith("resuming ")]
+    lines = [line for line in err.splitlines() if line.startswith("bptt")]
     assert len(lines) == 1 and "Traceback" not in err, err
     err = lines[0]
     assert err.startswith(f"bptt train: error: cannot write {run}"), err
@@ -209,3 +209,38 @@ def test_read_only_run_folder_ends_the_run_with_one_line(tmp_path, capsys):
         check_write_error(run, capsys.readouterr().err, before)
     finally:
         run.chmod(0o755)
+
+
+def test_folder_of_mixed_files_and_include(tmp_path, capsys):
+    tree = tmp_path / "pkg"
+    (tree / "sub" / "__pycache__").mkdir(parents=True)
+    code = "".join(f"def f{i}(x):\n    return x * {i}\n\n" for i in range(60))
+    (tree / "a.py").write_text(code)
+    (tree / "sub" / "b.py").write_text(code.replace("x", "y"))
+    (tree / "notes.txt").write_text("notes " * 300)
+    (tree / "sub" / "__pycache__" / "b.cpython-312.pyc").write_bytes(b"\x00\x01pyc" * 50)
+    (tree / "latin1.txt").write_bytes("caf\xe9 ".encode("latin-1") * 50)      # not UTF-8
+    run = tmp_path / "run"
+    args = ["train", str(tree), *TINY, "--steps", "2", "--out", str(run)]
+    assert cli.main(args) == 0
+    err = capsys.readouterr().err
+    assert "corpus: 3 files" in err
+    skipped = [line for line in err.splitlines() if line.startswith("skipped")]
+    assert len(skipped) == 1 and skipped[0].startswith("skipped 2 files"), err
+    assert "b.cpython-312.pyc" in skipped[0] and "latin1.txt" in skipped[0]
+    # --include: only the Python files, at any depth; stored, so --resume reads the same set
+    run = tmp_path / "py"
+    args = ["train", str(tree), "--include", "*.py", *TINY, "--steps", "2", "--out", str(run)]
+    assert cli.main(args) == 0
+    size = len(code) + len(code.replace("x", "y"))
+    assert f"corpus: 2 files, {size:,} bytes" in capsys.readouterr().err
+    from bptt.text.checkpoint import load
+    _, meta = load(str(run / "checkpoint.npz"))
+    assert meta["config"]["include"] == ["*.py"]
+    assert (meta["corpus_files"], meta["corpus_bytes"], meta["corpus_chars"]) == (2, size, size)
+    (tree / "more.txt").write_text("more text " * 100)        # not matched: still the same set
+    assert cli.main(["train", "--out", str(run), "--resume", "--steps", "4"]) == 0
+    assert f"corpus: 2 files, {size:,} bytes" in capsys.readouterr().err
+    # a file named on the command line that is not UTF-8 stays an error
+    assert cli.main(["train", str(tree / "latin1.txt"), "--out", str(tmp_path / "x")]) == 2
+    assert "not UTF-8" in capsys.readouterr().err

@@ -30,6 +30,8 @@ class Config:
     corpus: list = dataclasses.field(default_factory=list)  # files/folders; []: built-in corpus
     builtin: str = ""          # a built-in corpus by name (BUILTINS); "": tinyshakespeare if no
     #                            corpus is given
+    include: list = dataclasses.field(default_factory=list)  # globs: only these files of
+    #                            corpus folders (--include, repeatable); []: every text file
     lines: bool = False        # one sample per line (bptt.text.lines), not one stream of text
     out: str = ""              # run folder; "": runs/<corpus name>
     cell: str = "lstm"         # recurrent cell: lstm, gru or rnn
@@ -74,6 +76,9 @@ class Config:
             raise ConfigError(f"--dtype: expected float32 or float64, got {self.dtype!r}")
         if not isinstance(self.corpus, list) or not all(isinstance(p, str) for p in self.corpus):
             raise ConfigError(f"corpus: expected a list of paths, got {self.corpus!r}")
+        if not isinstance(self.include, list) or not all(isinstance(g, str) and g
+                                                          for g in self.include):
+            raise ConfigError(f"--include: expected glob patterns, got {self.include!r}")
         if self.builtin and self.builtin not in BUILTINS:
             raise ConfigError(f"--builtin: expected one of {', '.join(BUILTINS)}, got "
                               f"{self.builtin!r}")

@@ -9,6 +9,7 @@ next chunk; after the last chunk it wraps to 0, where the carried state is reset
 """
 
 import codecs
+import fnmatch
 import hashlib
 import os
 from collections.abc import Iterator, Sequence
@@ -46,11 +47,23 @@ def corpus_name(paths: Sequence[str], builtin: str = "") -> str:
 
 
 def list_files(paths: Sequence[str], skip: str | None = None) -> list[str]:
-    """The files named by ``paths``, in the order given; a folder stands for every file below it
-    (recursively, sorted by path, names starting with '.' skipped, and the folder ``skip`` too:
-    a run folder inside the corpus folder is not part of the corpus)."""
+    """The files named by ``paths`` (see ``choose_files``), without the non-text ones of folders."""
+    return choose_files(paths, skip)[0]
+
+
+def choose_files(paths: Sequence[str], skip: str | None = None, include: Sequence[str] = (),
+                 builtin: str = "") -> tuple[list[str], list[str]]:
+    """(files, skipped): the files named by ``paths``, in the order given. A folder stands for
+    every file below it (recursively, sorted by path, names starting with '.' skipped, and the
+    folder ``skip`` too: a run folder inside the corpus folder is not part of the corpus); with
+    ``include`` (glob patterns), only those whose path inside the folder matches one of them
+    (``*`` matches ``/`` too: ``*.py`` is every Python file). Files of a folder that are not
+    text (``is_text``) go to ``skipped``; a file named itself is always read (and must be UTF-8).
+    No paths: the built-in corpus ``builtin`` (default BUILTIN)."""
+    if not paths:
+        return [builtin_path(builtin or BUILTIN)], []
     skip = os.path.realpath(skip) if skip else None
-    files = []
+    files, skipped = [], []
     for path in paths:
         if os.path.isfile(path):
             files.append(path)
@@ -60,12 +73,54 @@ def list_files(paths: Sequence[str], skip: str | None = None) -> list[str]:
                 dirs[:] = [d for d in dirs if not d.startswith(".")
                            and os.path.realpath(os.path.join(root, d)) != skip]
                 found += [os.path.join(root, n) for n in names if not n.startswith(".")]
+            if include:
+                found = [f for f in found if any(
+                    fnmatch.fnmatchcase(os.path.relpath(f, path).replace(os.sep, "/"), glob)
+                    for glob in include)]
             if not found:
-                raise CorpusError(f"corpus folder {path} holds no files")
-            files += sorted(found)
+                what = f" matching --include {' '.join(include)}" if include else ""
+                raise CorpusError(f"corpus folder {path} holds no files{what}")
+            for f in sorted(found):
+                (files if is_text(f) else skipped).append(f)
         else:
             raise CorpusError(f"corpus {path}: no such file or folder")
-    return files
+    if not files:
+        raise CorpusError(f"corpus {', '.join(paths)}: no text files (skipped {len(skipped)} "
+                          f"that are not UTF-8 text: {', '.join(skipped[:3])})")
+    return files, skipped
+
+
+def is_text(path: str) -> bool:
+    """Whether a file is UTF-8 text: no NUL byte in its first block and valid UTF-8 throughout
+    (read CHUNK bytes at a time). An unreadable file counts as text (reading it says why)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(8192)
+            if b"\0" in raw:
+                return False
+            while raw:
+                decoder.decode(raw)
+                raw = fh.read(CHUNK)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def describe_files(files: Sequence[str], skipped: Sequence[str]) -> list[str]:
+    """The lines a run prints about its corpus files: how many and how many bytes, and (if any)
+    how many files of its folders were skipped as not text, with a few of their names."""
+    size = sum(os.path.getsize(f) for f in files)
+    out = [f"corpus: {len(files)} file{'s' * (len(files) != 1)}, {size:,} bytes"]
+    if skipped:
+        names = ", ".join(os.path.basename(f) for f in skipped[:3])
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        out.append(f"skipped {len(skipped)} file{'s' * (len(skipped) != 1)} that are not UTF-8 "
+                   f"text: {names}{more}")
+    return out
 
 
 def read_texts(paths: Sequence[str], skip: str | None = None,
@@ -74,6 +129,11 @@ def read_texts(paths: Sequence[str], skip: str | None = None,
     out), decoded as UTF-8; no paths: the built-in corpus ``builtin`` (default BUILTIN).
     Raises CorpusError naming the problem, also when all of them are empty."""
     files = list_files(paths, skip) if paths else [builtin_path(builtin or BUILTIN)]
+    return read_files(files)
+
+
+def read_files(files: Sequence[str]) -> list[tuple[str, str]]:
+    """(file, text) of each of ``files``, decoded as UTF-8 (see ``read_texts``)."""
     texts = []
     for f in files:
         try:
@@ -109,8 +169,13 @@ class Corpus:
     (one byte for up to 256 characters). Peak memory: the ids plus a few CHUNK-sized buffers.
     """
 
-    def __init__(self, paths: Sequence[str], skip: str | None = None, builtin: str = ""):
-        self.files = list_files(paths, skip) if paths else [builtin_path(builtin or BUILTIN)]
+    def __init__(self, paths: Sequence[str], skip: str | None = None, builtin: str = "",
+                 files: Sequence[str] | None = None):
+        """``files``: the files to read, as ``choose_files`` lists them (else from ``paths``,
+        ``skip`` and ``builtin`` as in ``read_texts``)."""
+        if files is None:
+            files = list_files(paths, skip) if paths else [builtin_path(builtin or BUILTIN)]
+        self.files = list(files)
         sha, counts = hashlib.sha256(), np.zeros(UNICODE, np.int64)
         self.n_chars = self.n_bytes = 0
         for raw, points in self._chunks():

@@ -27,7 +27,16 @@ from ..nn.optim import Adam, clip_grad_norm
 from . import checkpoint as ckpt
 from . import lines
 from .config import RESUMABLE, Config, ConfigError, DivergedError, RunError, flag, with_preset
-from .data import Corpus, StreamData, Vocab, fingerprint, read_texts, split
+from .data import (
+    Corpus,
+    StreamData,
+    Vocab,
+    choose_files,
+    describe_files,
+    fingerprint,
+    read_files,
+    split,
+)
 from .lm import CharLM, sample
 from .record import METRICS, PLOT, Meter, Record
 from .runlock import RunLock
@@ -93,7 +102,7 @@ def _run(cfg: Config, arrays: dict, meta: dict, lock: RunLock, progress: bool,
          log: Callable[[str], None] | None) -> Result:
     """The body of ``train``; ``lock``: the run folder's, held from before its first write."""
     out, path = cfg.out, os.path.join(cfg.out, CHECKPOINT)
-    data, vocab, fixed_arrays, fixed = _data(cfg, meta, path)
+    data, vocab, fixed_arrays, fixed = _data(cfg, meta, path, log)
     run = _start(cfg, vocab, data, arrays, meta, path)
     if meta and log:
         log(f"resuming {out} at step {run.step} of {cfg.steps}")
@@ -338,19 +347,28 @@ def _absolute(paths: list) -> list:
     return [os.path.abspath(p) for p in paths]
 
 
-def _data(cfg: Config, meta: dict, path: str) -> tuple[object, Vocab, dict, dict]:
+def _data(cfg: Config, meta: dict, path: str,
+          log: Callable[[str], None] | None = None) -> tuple[object, Vocab, dict, dict]:
     """The run's data (StreamData or LineData), its vocabulary, and the arrays and metadata that
-    stay fixed over the run (config, vocabulary, corpus fingerprint; in lines mode the training
-    lines' hashes). On a resume the corpus must be the one the run started with."""
+    stay fixed over the run (config, vocabulary, corpus fingerprint and files; in lines mode the
+    training lines' hashes). On a resume the corpus must be the one the run started with."""
+    # skip: a run folder inside a corpus folder
+    files, skipped = choose_files(cfg.corpus, cfg.out, cfg.include, cfg.builtin)
+    if log and any(os.path.isdir(p) for p in cfg.corpus):    # files chosen from a folder
+        for line in describe_files(files, skipped):
+            log(line)
     if cfg.lines:
-        texts = read_texts(cfg.corpus, skip=cfg.out, builtin=cfg.builtin)  # skip: a run folder
-        text = "".join(t for _, t in texts)                                 # in a corpus folder
+        texts = read_files(files)
+        text = "".join(t for _, t in texts)
         sha256, n_chars = fingerprint(text), len(text)
     else:             # read in bounded chunks: never the whole text as a str (issue 14)
-        corpus = Corpus(cfg.corpus, skip=cfg.out, builtin=cfg.builtin)
+        corpus = Corpus([], files=files)
         sha256, n_chars = corpus.sha256, corpus.n_chars
     if meta and meta.get("corpus_sha256") != sha256:
-        raise RunError(f"the corpus differs from the one the run in {cfg.out} was trained on")
+        was = (f" ({meta['corpus_files']} files, {meta['corpus_bytes']:,} bytes; now "
+               f"{len(files)})") if isinstance(meta.get("corpus_bytes"), int) else ""
+        raise RunError(f"the corpus differs from the one the run in {cfg.out} was trained on"
+                       f"{was}")
     if cfg.lines:
         train_lines, val_lines = lines.split_lines(lines.read_lines(texts), cfg.val_fraction,
                                                    cfg.seed)
@@ -363,7 +381,8 @@ def _data(cfg: Config, meta: dict, path: str) -> tuple[object, Vocab, dict, dict
         except (KeyError, TypeError, ValueError) as err:
             raise ckpt.CheckpointError(f"{path}: bad vocabulary in checkpoint ({err})") from None
     fixed = {"config": dataclasses.asdict(cfg), "vocab": vocab.chars,
-             "corpus_sha256": sha256, "corpus_chars": n_chars}
+             "corpus_sha256": sha256, "corpus_chars": n_chars, "corpus_files": len(files),
+             "corpus_bytes": sum(os.path.getsize(f) for f in files)}  # --include is in config
     if not cfg.lines:
         try:
             ids = corpus.encode(vocab)
