@@ -244,3 +244,31 @@ def test_folder_of_mixed_files_and_include(tmp_path, capsys):
     # a file named on the command line that is not UTF-8 stays an error
     assert cli.main(["train", str(tree / "latin1.txt"), "--out", str(tmp_path / "x")]) == 2
     assert "not UTF-8" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("claim", [{"hidden": 30000}, {"layers": 10**9}, {"layers": 2},
+                                   {"cell": "gru"}])
+def test_config_claiming_more_than_the_arrays_is_refused_before_building(tmp_path, capsys,
+                                                                         claim):
+    """A checkpoint whose config claims a model its arrays do not hold: one line from `bptt
+    sample` and `bptt train --resume`, found before the model is built (a --hidden 30000 LSTM
+    would take 13 GiB; the child's memory limit of 1 GiB makes building it fail differently)."""
+    from bptt.text import checkpoint as ckpt
+    text = corpus(tmp_path)
+    run = tmp_path / "run"
+    assert cli.main(["train", str(text), *TINY, "--steps", "2", "--out", str(run)]) == 0
+    path = run / "checkpoint.npz"
+    arrays, meta = ckpt.load(str(path))
+    meta["config"].update(claim)
+    ckpt.save(str(path), arrays, {k: v for k, v in meta.items() if k not in ("format",
+                                                                              "version")})
+    (run / "best.npz").unlink()
+    child = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)); "
+             "from bptt import cli; sys.exit(cli.main(sys.argv[1:]))")
+    for args in (["sample", str(run), "--length", "5"],
+                 ["train", "--out", str(run), "--resume", "--steps", "4"]):
+        r = subprocess.run([sys.executable, "-c", child, *args], env=environment(),
+                           capture_output=True, text=True, timeout=120)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1, r.stderr
+        assert "implies param/" in lines[0] or "holds more" in lines[0], lines[0]

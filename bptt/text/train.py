@@ -23,6 +23,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ..nn.layers import GATES
 from ..nn.optim import Adam, clip_grad_norm
 from . import checkpoint as ckpt
 from . import lines
@@ -398,6 +399,8 @@ def _data(cfg: Config, meta: dict, path: str,
 
 def _start(cfg: Config, vocab: Vocab, data, arrays: dict, meta: dict, path: str) -> RunState:
     """A fresh run's state, or (``meta`` given) the checkpoint's."""
+    if meta:
+        check_sizes(cfg, vocab.size, arrays, path)  # before building anything of that size
     rng = np.random.default_rng(cfg.seed)
     model = initial_model(cfg, vocab.size, rng)
     opt = Adam(model.params, lr=cfg.lr)
@@ -418,6 +421,31 @@ def initial_model(cfg: Config, vocab_size: int, rng: np.random.Generator) -> Cha
     vocabulary give the same initialisation (bptt inspect compares a run with it)."""
     return CharLM(vocab_size, cfg.cell, cfg.hidden, cfg.layers, np.dtype(cfg.dtype),
                   seed=int(rng.integers(0, 2**63)))
+
+
+def check_sizes(cfg: Config, vocab_size: int, arrays: dict, where: str) -> None:
+    """CheckpointError unless the stored parameters have the sizes that the config (--cell,
+    --hidden, --layers) and vocabulary imply: checked on the arrays' shapes before the model is
+    built, so that a config claiming, say, --hidden 30000 never allocates a model of that size
+    (the arrays themselves are bounded by the file's size, see checkpoint.load)."""
+    params = ckpt.prefixed(arrays, "param")
+    gates, h = GATES[cfg.cell.upper()], cfg.hidden
+    claims = f"its config (--cell {cfg.cell} --hidden {h} --layers {cfg.layers}, {vocab_size} " \
+             "characters)"
+
+    def expect(name, shape):
+        got = params.get(name)
+        if got is None or got.shape != shape:
+            held = "none" if got is None else f"shape {got.shape}"
+            raise ckpt.CheckpointError(f"{where}: {claims} implies param/{name} of shape "
+                                       f"{shape}; the checkpoint holds {held}")
+
+    expect("head.weight", (vocab_size, h))
+    for k in range(cfg.layers):              # stops at the first layer the file does not hold
+        expect(f"rnn.weight_hh_l{k}", (gates * h, h))
+    if f"rnn.weight_hh_l{cfg.layers}" in params:
+        raise ckpt.CheckpointError(f"{where}: {claims} has {cfg.layers} layers; the checkpoint "
+                                   "holds more")
 
 
 @dataclasses.dataclass
@@ -442,6 +470,7 @@ def load_run(path: str, latest: bool = False) -> Loaded:
     try:
         cfg = Config(**meta["config"]).validate()
         vocab = Vocab(meta["vocab"])
+        check_sizes(cfg, vocab.size, arrays, path)
         model = CharLM(vocab.size, cfg.cell, cfg.hidden, cfg.layers, np.dtype(cfg.dtype))
         model.load_state_dict(ckpt.prefixed(arrays, "param"))
     except (KeyError, TypeError, ValueError) as err:
