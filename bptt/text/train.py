@@ -68,13 +68,14 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
     RESUMABLE) come from ``config``, and naming a field outside RESUMABLE with another value is a
     ConfigError. Everything is checked before any file is written. SIGINT/SIGTERM end the run
     after the current step with a checkpoint (``Result.interrupted`` names the signal).
-    Raises ConfigError, RunError, CorpusError, CheckpointError, DivergedError.
+    Raises ConfigError, RunError, CorpusError, CheckpointError, DivergedError; OSError with one
+    line (the path, the checkpoint kept, how to continue) when the run folder cannot be written.
     """
     cfg, arrays, meta, lock = _resolve(config, overrides)
     try:
         return _run(cfg, arrays, meta, lock, progress, log)
     except OSError as err:                # a full disk, a read-only or vanished run folder
-        raise RunError(_write_failed(err, cfg.out)) from None
+        raise OSError(_write_failed(err, cfg.out)) from None
     finally:
         lock.release()
 
