@@ -272,3 +272,41 @@ def test_config_claiming_more_than_the_arrays_is_refused_before_building(tmp_pat
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1, r.stderr
         assert "implies param/" in lines[0] or "holds more" in lines[0], lines[0]
+
+
+def test_corpus_read_in_chunks_matches_the_whole_text(tmp_path, monkeypatch):
+    """Blocks of 7 bytes cut multi-byte characters; ids, fingerprint and vocabulary are those of
+    the text read whole, in the smallest unsigned type."""
+    from bptt.text import data
+    monkeypatch.setattr(data, "CHUNK", 7)
+    parts = ["plain ascii text\n", "caf\u00e9 na\u00efve \u4e2d\u6587 \U0001f600 end\n", "abc"]
+    files = []
+    for i, part in enumerate(parts):
+        files.append(tmp_path / f"{i}.txt")
+        files[-1].write_text(part * 3, encoding="utf-8")
+    text = "".join(p * 3 for p in parts)
+    corpus = data.Corpus([str(f) for f in files])
+    vocab = data.Vocab.from_text(text)
+    assert corpus.chars == vocab.chars and corpus.n_chars == len(text)
+    assert corpus.sha256 == data.fingerprint(text)
+    ids = corpus.encode(vocab)
+    assert ids.dtype == np.uint8 and (ids == vocab.encode(text)).all()
+    wide = data.Vocab("".join(sorted(set(text) | {chr(0x4e00 + i) for i in range(300)})))
+    assert corpus.encode(wide).dtype == np.uint16
+    assert (corpus.encode(wide) == wide.encode(text)).all()
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes("\u00e9t\u00e9 ".encode() * 3 + b"\xff rest")
+    with pytest.raises(data.CorpusError, match=r"not UTF-8 text \(byte 0xff at offset 18\)"):
+        data.Corpus([str(bad)])
+
+
+def test_batches_are_views_of_the_streams():
+    from bptt.text import data
+    ids = (np.arange(1001) % 251).astype(np.uint8)
+    b = data.Batches(ids, 4, 10)
+    stream = 1000 // 4
+    for position in (0, 7, b.n_chunks - 1):
+        x, y = b.get(position)
+        cols = np.arange(position * 10, position * 10 + 10)[:, None] + np.arange(4) * stream
+        assert x.dtype == np.int64 and (x == ids[cols]).all() and (y == ids[cols + 1]).all()
+    assert np.shares_memory(b._streams, ids)
