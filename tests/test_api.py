@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -262,6 +263,46 @@ def test_the_example_notebook_runs_headless(tmp_path):
     assert "<TrainResult runs/notebook: 20 of 20 steps" in text and "(2, 11, 64)" in text
     assert any("image/png" in o.get("data", {}) for o in outputs)
     assert (tmp_path / "runs" / "notebook" / "checkpoint.npz").exists()
+
+
+def test_a_kernel_interrupt_stops_the_run_with_a_checkpoint(tmp_path):
+    """The notebook's stop button: the kernel gets SIGINT while a cell trains."""
+    pytest.importorskip("ipykernel")
+    manager = pytest.importorskip("jupyter_client.manager")
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    try:
+        km, kc = manager.start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
+    except Exception as err:
+        pytest.skip(f"no Jupyter kernel could start here: {type(err).__name__}: {err}")
+    try:
+        msg_id = kc.execute("import bptt\nr = bptt.train(builtin='names', out='r', hidden=8, "
+                            "steps=10**6, log_every=1, progress=False)\nprint(repr(r))")
+        for _ in range(600):            # until the first metrics row: the loop is running
+            if (tmp_path / "r" / "metrics.csv").exists() and \
+                    (tmp_path / "r" / "metrics.csv").read_text().count("\n") > 1:
+                break
+            time.sleep(0.1)
+        km.interrupt_kernel()
+        said = []
+        while True:
+            msg = kc.get_iopub_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            said.append(msg["content"].get("text") or msg["content"].get("ename") or "")
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    text = "".join(said)
+    assert "KeyboardInterrupt" not in text and "interrupted (SIGINT) at step" in text, text
+    assert "continue with bptt.train(..., resume=True)" in text
+    step = api.load(tmp_path / "r", latest=True).step
+    assert step >= 1 and f"SIGINT at step {step} of 1000000" in text
+    more = api.train(builtin="names", out=str(tmp_path / "r"), hidden=8, steps=step + 2,
+                     log_every=1, progress=False, resume=True)
+    assert more.step == step + 2 and more.history[-1]["step"] == step + 2
 
 
 def test_import_bptt_does_not_import_the_training_loop():
