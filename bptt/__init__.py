@@ -35,3 +35,7 @@ def __getattr__(name: str):
         from .text import api
         return getattr(api, name)
     raise AttributeError(f"module 'bptt' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"train", "load"})

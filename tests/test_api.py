@@ -50,6 +50,7 @@ def test_train_returns_the_history_of_metrics_csv(stream_run):
 
 def test_top_level_names_are_the_api_and_text_train_stays_a_module():
     assert bptt.train is api.train and bptt.load is api.load
+    assert {"train", "load"} <= set(dir(bptt)) and {"train", "load"} <= set(bptt.__all__)
     import bptt.text.train as module
     assert module.__name__ == "bptt.text.train" and callable(module.train)
 
@@ -80,6 +81,10 @@ def test_an_existing_run_folder_needs_resume_or_overwrite(tmp_path, corpus):
 def test_bad_options_name_the_keyword(tmp_path, corpus):
     with pytest.raises(TypeError, match="unexpected option 'hiden'"):
         api.train(corpus, out=str(tmp_path / "r"), hiden=8)
+    with pytest.raises(TypeError, match="out: expected a folder path, got 3"):
+        api.train(corpus, out=3)
+    run = api.train([corpus], out=tmp_path / "p", steps=2, **TINY)      # pathlib paths
+    assert run.out == str(tmp_path / "p") and run.step == 2
     with pytest.raises(TypeError, match="corpus: expected a path"):
         api.train(3, out=str(tmp_path / "r"))
     with pytest.raises(ConfigError, match="^seq_len: expected an integer >= 1, got 0"):

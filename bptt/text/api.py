@@ -91,6 +91,10 @@ def train(corpus=None, *, resume: bool = False, overwrite: bool = False,
         raise ValueError("resume=True continues the run, overwrite=True starts it over: "
                          "pass one of them")
     given = dict(options)
+    if "out" in given:
+        if not isinstance(given["out"], (str, os.PathLike)):
+            raise TypeError(f"out: expected a folder path, got {given['out']!r}")
+        given["out"] = os.fspath(given["out"])
     if corpus is not None:
         given["corpus"] = _paths(corpus)
     try:
