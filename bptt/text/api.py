@@ -13,7 +13,9 @@ Legend: T characters read, L layers, H hidden units, V vocabulary size.
 import dataclasses
 import os
 import re
+import shutil
 import sys
+import tempfile
 
 import numpy as np
 
@@ -21,8 +23,8 @@ from ..nn import loops
 from . import checkpoint as ckpt
 from . import lines as lines_mode
 from . import train as training
-from .config import Config, ConfigError, RunError, with_preset
-from .data import CorpusError, read_texts
+from .config import Config, ConfigError, RunError
+from .data import CorpusError
 from .lm import CharLM, check_sampling, sample
 from .record import METRICS, PLOT, read_rows
 
@@ -70,9 +72,10 @@ def train(corpus=None, *, resume: bool = False, overwrite: bool = False,
 
     A folder that already holds a run (``out``, default ``runs/<corpus name>``): ``resume=True``
     continues it up to ``steps`` (the options given must match the run's, except those a resume
-    may change: steps, lr, clip, the eval/log/checkpoint intervals); ``overwrite=True`` removes its
-    run files (checkpoint.npz, best.npz, metrics.csv, loss.png) once the new settings and corpus
-    have been checked, and starts over; with neither, a RunError names the folder.
+    may change: steps, lr, clip, the eval/log/checkpoint intervals); ``overwrite=True`` starts
+    over, and deletes its run files (checkpoint.npz, best.npz, metrics.csv, loss.png) once the
+    new run has started (a new run that fails its checks leaves them as they were); with
+    neither, a RunError names the folder.
 
     Interrupting (Ctrl-C, or the notebook's stop button) ends the run after the current step
     with a checkpoint: the result's ``interrupted`` says so and ``resume=True`` continues it.
@@ -97,15 +100,18 @@ def train(corpus=None, *, resume: bool = False, overwrite: bool = False,
         given["out"] = os.fspath(given["out"])
     if corpus is not None:
         given["corpus"] = _paths(corpus)
+    config = Config(**given, resume=resume)
+    aside, failed = None, True
     try:
-        config = Config(**given, resume=resume)
-        _check_folder(config, set(given), overwrite)
+        aside = _check_folder(config, overwrite)
         result = training.train(config, overrides=set(given) | {"resume"},
-                                progress=_bar_class() if progress else False,
-                                log=_say)
+                                progress=_bar_class() if progress else False, log=_say)
+        failed = False
     except (ConfigError, CorpusError, ckpt.CheckpointError, RunError,
             training.DivergedError) as err:
         raise type(err)(keywords(str(err))) from None
+    finally:
+        _settle(aside, config.run_dir(), failed)
     if result.interrupted:
         _say(f"{result.interrupted} at step {result.step} of {result.steps}: checkpoint saved "
              f"in {result.out}; continue with bptt.train(..., resume=True)")
@@ -132,22 +138,34 @@ def _paths(corpus) -> list[str]:
     return paths
 
 
-def _check_folder(config: Config, given: set[str], overwrite: bool) -> None:
-    """A new run (not a resume) in a folder that holds one: with ``overwrite``, its run files
-    are removed after the settings and the corpus are checked; else RunError naming it."""
+def _check_folder(config: Config, overwrite: bool) -> str | None:
+    """A new run (not a resume) in a folder that holds one: RunError naming it, or with
+    ``overwrite`` its run files moved into a hidden folder inside it, whose path is returned
+    (``_settle`` removes it, or puts them back if the new run wrote nothing)."""
     if config.resume:
-        return
+        return None
     out = config.run_dir()
     held = [f for f in RUN_FILES if os.path.isfile(os.path.join(out, f))]
     if not held:
-        return
+        return None
     if not overwrite:
         raise RunError(f"{out} already holds a run ({', '.join(held)}); pass resume=True to "
                        "continue it, overwrite=True to start it over, or another out=")
-    checked = with_preset(config, given).validate()
-    read_texts([os.path.abspath(p) for p in checked.corpus], skip=out, builtin=checked.builtin)
+    aside = tempfile.mkdtemp(prefix=".overwritten-", dir=out)   # a corpus folder skips it
     for f in held:
-        os.remove(os.path.join(out, f))
+        os.replace(os.path.join(out, f), os.path.join(aside, f))
+    return aside
+
+
+def _settle(aside: str | None, out: str, failed: bool) -> None:
+    """After a run with ``overwrite``: the old run's files are deleted, unless the new run
+    failed before writing any file (a bad setting, an unusable corpus): then they go back."""
+    if aside is None:
+        return
+    if failed and not any(os.path.exists(os.path.join(out, f)) for f in RUN_FILES):
+        for f in os.listdir(aside):
+            os.replace(os.path.join(aside, f), os.path.join(out, f))
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _bar_class():
