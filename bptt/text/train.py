@@ -60,14 +60,16 @@ class Result:
     sample: str = ""           # a short sample (lines mode: ten), drawn when the run completes
 
 
-def train(config: Config, overrides: Iterable[str] | None = None, progress: bool = True,
-          log: Callable[[str], None] | None = None) -> Result:
+def train(config: Config, overrides: Iterable[str] | None = None,
+          progress: bool | Callable = True, log: Callable[[str], None] | None = None) -> Result:
     """Train (or with ``config.resume``, continue) the run in ``config.run_dir()``.
 
     On a resume the checkpoint's config is used; the fields named in ``overrides`` (None: all of
     RESUMABLE) come from ``config``, and naming a field outside RESUMABLE with another value is a
     ConfigError. Everything is checked before any file is written. SIGINT/SIGTERM end the run
     after the current step with a checkpoint (``Result.interrupted`` names the signal).
+    ``progress``: a tqdm bar on stderr, none (False), or one of the tqdm-like class given (called
+    with tqdm's keywords; bptt.text.api passes tqdm.auto's, a notebook bar in Jupyter).
     Raises ConfigError, RunError, CorpusError, CheckpointError, DivergedError; OSError with one
     line (the path, the checkpoint kept, how to continue) when the run folder cannot be written.
     """
@@ -100,7 +102,7 @@ def _write_failed(err: OSError, out: str) -> str:
     return f"cannot write {name} ({what}); {kept}"
 
 
-def _run(cfg: Config, arrays: dict, meta: dict, lock: RunLock, progress: bool,
+def _run(cfg: Config, arrays: dict, meta: dict, lock: RunLock, progress: bool | Callable,
          log: Callable[[str], None] | None) -> Result:
     """The body of ``train``; ``lock``: the run folder's, held from before its first write."""
     out, path = cfg.out, os.path.join(cfg.out, CHECKPOINT)
@@ -126,8 +128,9 @@ def _run(cfg: Config, arrays: dict, meta: dict, lock: RunLock, progress: bool,
             raise RunError(f"{out} changed while this run was starting (another trainer?); "
                            "start it again")
         record = Record(out, run.step)
-        bar = tqdm(total=cfg.steps, initial=run.step, file=sys.stderr, disable=not progress,
-                   unit="step", dynamic_ncols=True, leave=True)
+        bar = (progress if callable(progress) else tqdm)(
+            total=cfg.steps, initial=run.step, file=sys.stderr, disable=not progress,
+            unit="step", dynamic_ncols=True, leave=True)
         try:
             while run.step < cfg.steps and not stop:
                 if run.position == 0:             # a new epoch: its order, state from zeros
