@@ -70,8 +70,8 @@ def test_an_existing_run_folder_needs_resume_or_overwrite(tmp_path, corpus):
     with pytest.raises(ValueError, match="seq_len"):         # a corpus too small for it
         api.train(corpus, out=str(out), steps=10, overwrite=True, **{**TINY, "seq_len": 10**6})
     assert (out / "checkpoint.npz").read_bytes() == before
-    assert sorted(p.name for p in out.iterdir()) == ["best.npz", "checkpoint.npz", "loss.png",
-                                                      "metrics.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "best.npz", "checkpoint.npz",
+                                                      "loss.png", "metrics.csv"]
     # resume: the same cell with more steps continues; the history goes on from the old rows
     more = api.train(corpus, out=str(out), steps=20, resume=True, **TINY)
     assert more.step == 20 and [r["step"] for r in more.history] == [5, 10, 15, 20]
