@@ -27,6 +27,7 @@ from .config import Config, ConfigError, RunError
 from .data import CorpusError
 from .lm import CharLM, check_sampling, sample
 from .record import METRICS, PLOT, read_rows
+from .runlock import RunLock
 
 # The files of a run that ``overwrite=True`` removes (nothing else in the folder is touched).
 RUN_FILES = (training.CHECKPOINT, training.BEST, METRICS, PLOT)
@@ -151,6 +152,7 @@ def _check_folder(config: Config, overwrite: bool) -> str | None:
     if not overwrite:
         raise RunError(f"{out} already holds a run ({', '.join(held)}); pass resume=True to "
                        "continue it, overwrite=True to start it over, or another out=")
+    RunLock(out).acquire().release()    # RunLockError if a trainer is using the folder
     aside = tempfile.mkdtemp(prefix=".overwritten-", dir=out)   # a corpus folder skips it
     for f in held:
         os.replace(os.path.join(out, f), os.path.join(aside, f))
