@@ -310,3 +310,28 @@ def test_batches_are_views_of_the_streams():
         cols = np.arange(position * 10, position * 10 + 10)[:, None] + np.arange(4) * stream
         assert x.dtype == np.int64 and (x == ids[cols]).all() and (y == ids[cols + 1]).all()
     assert np.shares_memory(b._streams, ids)
+
+
+def test_disk_full_while_writing_a_checkpoint(tmp_path, capsys, monkeypatch):
+    """The checkpoint write fails half way (as on a full disk): one line naming checkpoint.npz,
+    the previous checkpoint unchanged, no temporary file left."""
+    import errno
+
+    from bptt.text import checkpoint as ckpt
+    text = corpus(tmp_path)
+    run = tmp_path / "run"
+    assert cli.main(["train", str(text), *TINY, "--steps", "25", "--out", str(run)]) == 0
+    capsys.readouterr()
+    before = snapshot(run)
+    savez = ckpt.np.savez
+
+    def full(fh, **arrays):
+        savez(fh, **arrays)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ckpt.np, "savez", full)
+    assert cli.main(["train", "--out", str(run), "--resume", "--steps", "60"]) == 1
+    err = capsys.readouterr().err
+    check_write_error(run, err, before)
+    assert f"cannot write {run / 'best.npz'} (No space left on device)" in err \
+        or f"cannot write {run / 'checkpoint.npz'} (No space left on device)" in err, err
