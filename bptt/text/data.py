@@ -123,13 +123,13 @@ def describe_files(files: Sequence[str], skipped: Sequence[str]) -> list[str]:
     return out
 
 
-def read_texts(paths: Sequence[str], skip: str | None = None,
-               builtin: str = "") -> list[tuple[str, str]]:
-    """(file, text) of every file named by ``paths`` (see ``list_files``; ``skip``: a folder left
-    out), decoded as UTF-8; no paths: the built-in corpus ``builtin`` (default BUILTIN).
+def read_texts(paths: Sequence[str], skip: str | None = None, builtin: str = "",
+               include: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(file, text) of every file named by ``paths`` (see ``choose_files``; ``skip``: a folder
+    left out; ``include``: globs of folder files), decoded as UTF-8; no paths: the built-in
+    corpus ``builtin`` (default BUILTIN).
     Raises CorpusError naming the problem, also when all of them are empty."""
-    files = list_files(paths, skip) if paths else [builtin_path(builtin or BUILTIN)]
-    return read_files(files)
+    return read_files(choose_files(paths, skip, include, builtin)[0])
 
 
 def read_files(files: Sequence[str]) -> list[tuple[str, str]]:
@@ -151,9 +151,10 @@ def read_files(files: Sequence[str]) -> list[tuple[str, str]]:
     return texts
 
 
-def read_corpus(paths: Sequence[str], skip: str | None = None, builtin: str = "") -> str:
+def read_corpus(paths: Sequence[str], skip: str | None = None, builtin: str = "",
+                include: Sequence[str] = ()) -> str:
     """The text of all files named by ``paths`` joined as they are (see ``read_texts``)."""
-    return "".join(text for _, text in read_texts(paths, skip, builtin))
+    return "".join(text for _, text in read_texts(paths, skip, builtin, include))
 
 
 CHUNK = 1 << 22          # bytes of a corpus read, decoded and encoded at a time

@@ -67,7 +67,7 @@ def validation_text(meta: dict, length: int) -> str:
     split as ``bptt train`` split it). InspectError if the corpus cannot be read or changed."""
     cfg = Config(**meta["config"])
     try:
-        text = read_corpus(cfg.corpus, skip=cfg.out)
+        text = read_corpus(cfg.corpus, skip=cfg.out, builtin=cfg.builtin, include=cfg.include)
     except CorpusError as err:
         raise InspectError(f"the run's corpus cannot be read ({err}); pass --text or --file"
                            ) from None
