@@ -17,9 +17,25 @@ def copies(params: dict) -> dict:
     return {name: p.copy() for name, p in params.items()}
 
 
-def zeros_like(params: dict) -> dict:
-    """Zero gradients, one per parameter."""
-    return {name: np.zeros_like(p) for name, p in params.items()}
+def zero(grads: dict, params: dict) -> None:
+    """Set ``grads`` to zero in place, one array per parameter, each keeping its identity (an
+    array missing or of another shape or dtype is made anew)."""
+    for name, p in params.items():
+        g = grads.get(name)
+        if isinstance(g, np.ndarray) and g.shape == p.shape and g.dtype == p.dtype:
+            g.fill(0)
+        else:
+            grads[name] = np.zeros_like(p)
+
+
+def accumulate(grads: dict, params: dict, new: dict) -> None:
+    """``grads[name] += new[name]`` in place for every parameter (torch's rule: gradients add
+    up until ``zero_grad``)."""
+    for name, p in params.items():
+        g = grads.get(name)
+        if not (isinstance(g, np.ndarray) and g.shape == p.shape and g.dtype == p.dtype):
+            g = grads[name] = np.zeros_like(p)
+        np.add(g, new[name], out=g)
 
 
 def load(params: dict, shapes: dict, state, dtype) -> None:
