@@ -2,7 +2,8 @@
 
 Engine layers with torch's names and shapes (``RNN``, ``LSTM``, ``GRU``), the pieces of a model
 (``Linear``, ``Embedding``, ``cross_entropy``, ``Adam``, ``AdamW``, the learning-rate schedule
-``StepSchedule``, ``clip_grad_norm``), the course-notation API (``bptt.stepwise``, with
+``StepSchedule``, ``clip_grad_norm``), ``no_grad`` (forwards that keep nothing for a backward),
+the course-notation API (``bptt.stepwise``, with
 converters in ``bptt.convert``) and ``gradcheck``.
 
 Layout rule: the top level of the package holds what users import or run (this file, ``cli``,
@@ -15,6 +16,7 @@ subfolder holds one part of the implementation and imports only from the folders
 from . import convert, stepwise
 from .gradcheck import check_layer, check_sequence, gradcheck
 from .nn.embedding import Embedding
+from .nn.grad_mode import is_grad_enabled, no_grad
 from .nn.layers import GRU, LSTM, RNN
 from .nn.linear import Linear
 from .nn.losses import cross_entropy, cross_entropy_backward
@@ -22,6 +24,6 @@ from .nn.optim import Adam, AdamW, clip_grad_norm
 from .nn.schedule import StepSchedule
 
 __all__ = ["RNN", "LSTM", "GRU", "Linear", "Embedding", "cross_entropy", "cross_entropy_backward",
-           "Adam", "AdamW", "StepSchedule", "clip_grad_norm", "stepwise", "convert", "gradcheck",
-           "check_layer", "check_sequence"]
+           "Adam", "AdamW", "StepSchedule", "clip_grad_norm", "no_grad", "is_grad_enabled",
+           "stepwise", "convert", "gradcheck", "check_layer", "check_sequence"]
 __version__ = "0.1.0"

@@ -62,10 +62,12 @@ class Linear:
         """Copies of the parameters, keyed as torch's state_dict."""
         return _params.copies(self.params)
 
-    def load_state_dict(self, state: dict) -> None:
-        """Load parameters; checks every name and shape first (ValueError naming the first
-        mismatch), so on error nothing is changed."""
-        _params.load(self.params, self._shapes(), state, self.dtype)
+    def load_state_dict(self, state: dict, strict: bool = True) -> _params.IncompatibleKeys:
+        """Load parameters (NumPy arrays or anything np.asarray takes), as torch's: every name
+        and shape is checked first, and on error nothing is changed. With ``strict`` a missing
+        or unexpected key is a ValueError naming it; with ``strict=False`` they are skipped.
+        Returns ``(missing_keys, unexpected_keys)``; a mis-shaped key is always a ValueError."""
+        return _params.load(self.params, self._shapes(), state, self.dtype, strict)
 
     def zero_grad(self) -> None:
         """Set every gradient to zero in place (the arrays keep their identity)."""
