@@ -337,3 +337,21 @@ def test_load_state_dict_strict_false_returns_missing_and_unexpected_keys_as_tor
         layer.load_state_dict(layer.state_dict(), strict="no")
     lin = bptt.Linear(3, 2)
     assert lin.load_state_dict({"weight": np.ones((2, 3))}, strict=False).missing_keys == ["bias"]
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_unbatched_equals_a_batch_of_one_with_state_grads(batch_first):
+    layer = bptt.LSTM(3, 4, num_layers=2, batch_first=batch_first, dtype=np.float64, seed=0)
+    rng = np.random.default_rng(1)
+    x, dout = rng.normal(size=(6, 3)), rng.normal(size=(6, 4))
+    one = (lambda a: a[None]) if batch_first else (lambda a: a[:, None])
+    out1, (h1, _) = layer(one(x))
+    dx1, (dh1, _) = layer.backward(one(dout), keep_state_grads=True)
+    kept1 = layer.state_grads
+    out, (h, _) = layer(x)
+    dx, (dh, _) = layer.backward(dout, keep_state_grads=True)
+    assert np.array_equal(one(out), out1) and np.array_equal(h[:, None], h1)
+    assert np.array_equal(one(dx), dx1) and np.array_equal(dh[:, None], dh1)
+    for a, b in zip(layer.state_grads, kept1, strict=True):
+        assert a.shape == (2, 6, 4)
+        assert np.array_equal(a, b[:, 0] if batch_first else b[:, :, 0])

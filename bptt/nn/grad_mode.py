@@ -82,7 +82,9 @@ def snapshot(params: dict, store: dict) -> dict:
 def check_unchanged(params: dict, store: dict, names) -> None:
     """RuntimeError naming the first of ``names`` whose array differs from its snapshot."""
     for name in names:
-        if not np.array_equal(params[name], store[name], equal_nan=True):
+        p, q = params[name], store[name]
+        bits = np.dtype(f"u{p.dtype.itemsize}")  # bit for bit: NaN equals itself, -0 is not 0
+        if p.shape != q.shape or not np.array_equal(p.view(bits), q.view(bits)):
             raise RuntimeError(
                 f"backward: params[{name!r}] was modified in place between the forward and "
                 f"this backward (torch: 'a variable needed for gradient computation has been "
