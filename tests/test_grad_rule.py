@@ -88,19 +88,23 @@ def test_linear_and_embedding_grads_accumulate_as_torch():
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_no_grad_forward_leaves_the_pending_backward_untouched(kind):
+@pytest.mark.parametrize("lengths", [None, [5, 3]])
+def test_no_grad_forward_leaves_the_pending_backward_untouched(kind, lengths):
     """An evaluation forward between a forward and its backward (the issue's corruption) run
-    under no_grad changes nothing in that backward."""
-    (x, d), (xv, _) = data(3), data(4, T=7, B=3)
-    ref = layer_of(kind)
-    ref(x)
+    under no_grad changes nothing in that backward (same shapes, so the same scratch buffers
+    would be overwritten; with lengths, the packed path's)."""
+    (x, d), (xv, _) = data(3), data(4)
+    ref = layer_of(kind, num_layers=2, bidirectional=True)
+    ref(x, lengths=lengths)
+    d = np.concatenate([d, d[..., ::-1]], axis=-1)
     want = ref.backward(d)
-    layer = layer_of(kind)
-    out, _ = layer(x)
+    layer = layer_of(kind, num_layers=2, bidirectional=True)
+    out, _ = layer(x, lengths=lengths)
     with bptt.no_grad():
         assert not bptt.is_grad_enabled()
-        val, _ = layer(xv)
-    assert bptt.is_grad_enabled()
+        val, _ = layer(xv, lengths=lengths)
+        val2, _ = layer(xv[:, ::-1])
+    assert bptt.is_grad_enabled() and not np.array_equal(val, out)
     got = layer.backward(d)
     for a, b in zip(flat(want), flat(got), strict=True):
         assert np.array_equal(a, b)
