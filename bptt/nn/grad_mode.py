@@ -18,8 +18,12 @@ The engine's layers (``Recurrent``, ``Linear``, ``Embedding``) share one gradien
   output was dropped (only a value computed from it kept) is replaced silently, as torch frees
   a graph nobody references, so code that differentiates an earlier forward must keep its
   output or use ``no_grad()`` for the later ones.
-- A parameter changed in place between a forward and its backward (``layer.params[name] += ..``)
-  makes that backward raise ``RuntimeError``, as torch's "modified by an inplace operation".
+- A weight its backward reads (the recurrent layers' ``weight_*``, ``Linear``'s ``weight``)
+  changed in place between a forward and its backward (``layer.params[name] += ..``) makes that
+  backward raise ``RuntimeError``, as torch's "modified by an inplace operation": the forward
+  keeps a copy (``snapshot``) and backward compares bit for bit. Biases, and ``Embedding``'s
+  weight, are not read by backward: changing them changes nothing there. ``Linear`` keeps a
+  copy of its input, so changing the caller's ``x`` afterwards changes nothing either.
 """
 
 import contextlib
