@@ -3,7 +3,8 @@
 Engine layers with torch's names and shapes (``RNN``, ``LSTM``, ``GRU``), the pieces of a model
 (``Linear``, ``Embedding``, ``cross_entropy``, ``Adam``, ``AdamW``, the learning-rate schedule
 ``StepSchedule``, ``clip_grad_norm``), ``no_grad`` (forwards that keep nothing for a backward),
-the course-notation API (``bptt.stepwise``, with
+the character model from Python (``train``, ``load``: bptt.text.api, imported on first use), the
+course-notation API (``bptt.stepwise``, with
 converters in ``bptt.convert``) and ``gradcheck``.
 
 Layout rule: the top level of the package holds what users import or run (this file, ``cli``,
@@ -25,5 +26,18 @@ from .nn.schedule import StepSchedule
 
 __all__ = ["RNN", "LSTM", "GRU", "Linear", "Embedding", "cross_entropy", "cross_entropy_backward",
            "Adam", "AdamW", "StepSchedule", "clip_grad_norm", "no_grad", "is_grad_enabled",
-           "stepwise", "convert", "gradcheck", "check_layer", "check_sequence"]
+           "stepwise", "convert", "gradcheck", "check_layer", "check_sequence", "train", "load"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``bptt.train`` and ``bptt.load`` (bptt.text.api), imported on first use so that
+    ``import bptt`` stays light (the training loop imports tqdm and matplotlib)."""
+    if name in ("train", "load"):
+        from .text import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'bptt' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"train", "load"})

@@ -48,14 +48,16 @@ class Result:
     sample: str = ""           # a short sample (lines mode: ten), drawn when the run completes
 
 
-def train(config: Config, overrides: Iterable[str] | None = None, progress: bool = True,
-          log: Callable[[str], None] | None = None) -> Result:
+def train(config: Config, overrides: Iterable[str] | None = None,
+          progress: bool | Callable = True, log: Callable[[str], None] | None = None) -> Result:
     """Train (or with ``config.resume``, continue) the run in ``config.run_dir()``.
 
     On a resume the checkpoint's config is used; the fields named in ``overrides`` (None: all of
     RESUMABLE) come from ``config``, and naming a field outside RESUMABLE with another value is a
     ConfigError. Everything is checked before any file is written. SIGINT/SIGTERM end the run
     after the current step with a checkpoint (``Result.interrupted`` names the signal).
+    ``progress``: a tqdm bar on stderr, none (False), or one of the tqdm-like class given (called
+    with tqdm's keywords; bptt.text.api passes tqdm.auto's, a notebook bar in Jupyter).
     Raises ConfigError, RunError, CorpusError, CheckpointError, DivergedError.
     """
     cfg, arrays, meta = _resolve(config, overrides)
@@ -76,8 +78,9 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
     with _stop_requests() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         os.makedirs(out, exist_ok=True)
         record = Record(out, run.step)
-        bar = tqdm(total=cfg.steps, initial=run.step, file=sys.stderr, disable=not progress,
-                   unit="step", dynamic_ncols=True, leave=True)
+        bar = (progress if callable(progress) else tqdm)(
+            total=cfg.steps, initial=run.step, file=sys.stderr, disable=not progress,
+            unit="step", dynamic_ncols=True, leave=True)
         try:
             while run.step < cfg.steps and not stop:
                 if run.position == 0:             # a new epoch: its order, state from zeros
