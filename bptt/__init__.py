@@ -2,8 +2,9 @@
 
 Engine layers with torch's names and shapes (``RNN``, ``LSTM``, ``GRU``), the pieces of a model
 (``Linear``, ``Embedding``, ``cross_entropy``, ``Adam``, ``AdamW``, the learning-rate schedule
-``StepSchedule``, ``clip_grad_norm``), the character model from Python (``train``, ``load``:
-bptt.text.api, imported on first use), the course-notation API (``bptt.stepwise``, with
+``StepSchedule``, ``clip_grad_norm``), ``no_grad`` (forwards that keep nothing for a backward),
+the character model from Python (``train``, ``load``: bptt.text.api, imported on first use), the
+course-notation API (``bptt.stepwise``, with
 converters in ``bptt.convert``) and ``gradcheck``.
 
 Layout rule: the top level of the package holds what users import or run (this file, ``cli``,
@@ -16,6 +17,7 @@ subfolder holds one part of the implementation and imports only from the folders
 from . import convert, stepwise
 from .gradcheck import check_layer, check_sequence, gradcheck
 from .nn.embedding import Embedding
+from .nn.grad_mode import is_grad_enabled, no_grad
 from .nn.layers import GRU, LSTM, RNN
 from .nn.linear import Linear
 from .nn.losses import cross_entropy, cross_entropy_backward
@@ -23,8 +25,8 @@ from .nn.optim import Adam, AdamW, clip_grad_norm
 from .nn.schedule import StepSchedule
 
 __all__ = ["RNN", "LSTM", "GRU", "Linear", "Embedding", "cross_entropy", "cross_entropy_backward",
-           "Adam", "AdamW", "StepSchedule", "clip_grad_norm", "stepwise", "convert", "gradcheck",
-           "check_layer", "check_sequence", "train", "load"]
+           "Adam", "AdamW", "StepSchedule", "clip_grad_norm", "no_grad", "is_grad_enabled",
+           "stepwise", "convert", "gradcheck", "check_layer", "check_sequence", "train", "load"]
 __version__ = "0.1.0"
 
 

@@ -305,6 +305,7 @@ def check_layer(layer, x, state=None, *, seed: int = 0, eps: float = 1e-6, tol: 
     rng = np.random.default_rng(seed)
     R = rng.standard_normal(out.shape)
     R_final = [rng.standard_normal(f.shape) for f in finals]
+    layer.zero_grad()  # backward adds into grads: this forward's only
     dx, dstate = layer.backward(R, tuple(R_final) if lstm else R_final[0])
     state_names = ("h0", "c0") if lstm else ("h0",)
     params = {**layer.params, "x": x, **dict(zip(state_names, states, strict=True))}

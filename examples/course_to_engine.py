@@ -189,6 +189,7 @@ class Engine:
 
     def __call__(self, x, a0, p, R):
         self.layer.forward(self.xT, self.h0)
+        self.layer.zero_grad()  # backward adds into grads (torch's rule)
         dx, dh0 = self.layer.backward(self.RT)
         g = convert.rnn_grads_from_state_dict(self.layer.grads)
         return dx.transpose(2, 1, 0), dh0[0].T, g["dWax"], g["dWaa"], g["dba"]

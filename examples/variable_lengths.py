@@ -48,6 +48,8 @@ class Classifier:
         return self.head(np.concatenate([h[0], h[1]], axis=1))      # (B, 2)
 
     def backward(self, dlogits):
+        self.gru.zero_grad()  # backward adds into grads (torch's rule): this batch's only
+        self.head.zero_grad()
         dfeatures = self.head.backward(dlogits)                     # (B, 2H)
         dh = np.stack([dfeatures[:, :HIDDEN], dfeatures[:, HIDDEN:]])
         # the loss reads only the final states: dL/dout is zero (a padded step's would be ignored)

@@ -53,7 +53,8 @@ def suffix_state_grads(layer, X, dout_last, t):
     that state and take the initial-state gradient of one plain backward. Returns [dh] or
     [dh, dc], each (L, 1, H). Exact for the top layer; a lower layer's misses the path through
     the layer above at step t itself (which the initial state of the suffix cuts)."""
-    _, state_t = layer.forward(X[: t + 1])
+    with bptt.no_grad():  # only its final state is needed: not the forward to differentiate
+        _, state_t = layer.forward(X[: t + 1])
     out, _ = layer.forward(X[t + 1 :], state_t)
     dout = np.zeros_like(out)
     dout[-1, 0] = dout_last
@@ -68,8 +69,9 @@ def test_gradient_flow_equals_direct_backward_calls(run):
     ids = vocab.encode(TEXT[:30])
     flow = m.gradient_flow(model, ids)
     X = m.onehot(ids[:-1], model.vocab_size, model.dtype)
-    out, _ = model.rnn.forward(X)
-    p = np.exp(model.head.forward(out[-1])[0])
+    with bptt.no_grad():  # values only; the forward to differentiate comes below
+        out, _ = model.rnn.forward(X)
+        p = np.exp(model.head.forward(out[-1])[0])
     p /= p.sum()
     p[ids[-1]] -= 1                                   # dL/dlogits of the last cross-entropy
     dout_last = model.head.params["weight"].T @ p

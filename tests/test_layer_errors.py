@@ -13,7 +13,8 @@ def lstm():
 @pytest.mark.parametrize(
     "x, fragment",
     [
-        (np.zeros((5, 3)), "x: expected 3 dimensions"),
+        (np.zeros((5,)), "x: expected 3 dimensions"),
+        (np.zeros((5, 2, 3, 1)), "or, unbatched, 2 (T, input_size), got shape (5, 2, 3, 1)"),
         (np.zeros((5, 2, 7)), "x: expected shape (T, B, 3), got (5, 2, 7)"),
         (np.zeros((0, 2, 3)), "x: expected at least one step"),
     ],

@@ -193,6 +193,7 @@ def test_lengths_outputs_and_dx_are_zero_at_padding_and_padding_is_ignored():
     x2, dout2 = x.copy(), dout.copy()
     x2[pad], dout2[pad] = 1e3, -7.0  # anything at the padded steps
     out2, (h2, c2) = layer(x2, lengths=lengths)
+    layer.zero_grad()
     dx2, _ = layer.backward(dout2)
     assert np.array_equal(out, out2) and np.array_equal(h, h2) and np.array_equal(c, c2)
     assert np.array_equal(dx, dx2)
@@ -222,6 +223,7 @@ def test_lengths_calls_of_different_lengths_reuse_buffers_without_mixing():
     used = bptt.LSTM(3, 4, num_layers=2, bidirectional=True, seed=0, dtype=np.float64)
     for lengths in batches + batches[::-1]:
         out, (h, c) = used(x, lengths=lengths)
+        used.zero_grad()
         dx, (dh, dc) = used.backward(dout)
         fresh = bptt.LSTM(3, 4, num_layers=2, bidirectional=True, seed=0, dtype=np.float64)
         out2, (h2, c2) = fresh(x, lengths=lengths)

@@ -1,5 +1,7 @@
 """Parameter dicts shared by the layers: torch-style uniform init, copies, checked loading."""
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .._checks import as_array, check_shape
@@ -17,25 +19,56 @@ def copies(params: dict) -> dict:
     return {name: p.copy() for name, p in params.items()}
 
 
-def zeros_like(params: dict) -> dict:
-    """Zero gradients, one per parameter."""
-    return {name: np.zeros_like(p) for name, p in params.items()}
+def zero(grads: dict, params: dict) -> None:
+    """Set ``grads`` to zero in place, one array per parameter, each keeping its identity (an
+    array missing or of another shape or dtype is made anew)."""
+    for name, p in params.items():
+        g = grads.get(name)
+        if isinstance(g, np.ndarray) and g.shape == p.shape and g.dtype == p.dtype:
+            g.fill(0)
+        else:
+            grads[name] = np.zeros_like(p)
 
 
-def load(params: dict, shapes: dict, state, dtype) -> None:
+def accumulate(grads: dict, params: dict, new: dict) -> None:
+    """``grads[name] += new[name]`` in place for every parameter (torch's rule: gradients add
+    up until ``zero_grad``)."""
+    for name, p in params.items():
+        g = grads.get(name)
+        if not (isinstance(g, np.ndarray) and g.shape == p.shape and g.dtype == p.dtype):
+            g = grads[name] = np.zeros_like(p)
+        np.add(g, new[name], out=g)
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` returns, as torch's: the parameter names ``state`` lacked and
+    the names in ``state`` the layer has no parameter for (both empty when strict)."""
+
+    missing_keys: list
+    unexpected_keys: list
+
+
+def load(params: dict, shapes: dict, state, dtype, strict: bool = True) -> IncompatibleKeys:
     """Copy ``state`` (NumPy arrays or anything np.asarray takes) into ``params`` in place.
 
-    Every name and shape is checked first, in ``shapes``' order; the first missing, unexpected or
-    mis-shaped key raises ValueError naming it, and then nothing has been changed.
+    Every name and shape is checked first, in ``shapes``' order; with ``strict`` the first
+    missing or unexpected key raises ValueError naming it, without it they are left out and
+    returned (torch's meaning); a mis-shaped key always raises. On error nothing is changed.
     """
-    for name in state:
-        if name not in shapes:
-            raise ValueError(f"state_dict: unexpected key {name!r}")
+    if not isinstance(strict, (bool, np.bool_)):
+        raise TypeError(f"strict: expected True or False, got {type(strict).__name__}")
+    unexpected = [name for name in state if name not in shapes]
+    missing = [name for name in shapes if name not in state]
+    if strict and unexpected:
+        raise ValueError(f"state_dict: unexpected key {unexpected[0]!r}")
     loaded = {}
     for name, shape in shapes.items():
         if name not in state:
-            raise ValueError(f"state_dict: missing key {name!r}")
+            if strict:
+                raise ValueError(f"state_dict: missing key {name!r}")
+            continue
         loaded[name] = as_array(name, state[name], dtype)
         check_shape(name, loaded[name], shape)
     for name, value in loaded.items():
         params[name][...] = value
+    return IncompatibleKeys(missing, unexpected)

@@ -5,9 +5,10 @@ E embedding_dim.
 
     weight  (V, E)      as torch.nn.Embedding.weight, initialised N(0, 1)
 
-Forward keeps the ids; backward scatters the output gradient back to the rows they picked:
+A recorded forward (outside ``bptt.no_grad()``) keeps the ids; backward scatters the output
+gradient back to the rows they picked and adds it into ``grads`` (``bptt.nn.grad_mode``):
 
-    y[n] = weight[ids[n]]          dweight[v] = sum of dy[n] over the n with ids[n] = v
+    y[n] = weight[ids[n]]          dweight[v] += sum of dy[n] over the n with ids[n] = v
 
 Ids have no gradient, so ``backward`` returns None.
 """
@@ -16,6 +17,7 @@ import numpy as np
 
 from .._checks import as_array, as_dtype, check_shape, positive_int
 from . import _params
+from . import grad_mode as gm
 
 
 def scatter_rows(ids: np.ndarray, dy: np.ndarray, rows: int) -> np.ndarray:
@@ -68,7 +70,9 @@ class Embedding:
         self.reset_parameters(seed)
         self.grads: dict[str, np.ndarray] = {}
         self.zero_grad()
-        self._ids = None
+        self._ids = None        # the recorded forward's ids (a copy), until its backward
+        self._held = None       # weak references to its output
+        self._replaced = False  # it replaced a forward whose output the caller still held
 
     def _shapes(self) -> dict[str, tuple]:
         return {"weight": (self.num_embeddings, self.embedding_dim)}
@@ -82,35 +86,54 @@ class Embedding:
         """A copy of the weight, keyed as torch's state_dict."""
         return _params.copies(self.params)
 
-    def load_state_dict(self, state: dict) -> None:
-        """Load the weight; checks name and shape first (ValueError), so on error nothing is
-        changed."""
-        _params.load(self.params, self._shapes(), state, self.dtype)
+    def load_state_dict(self, state: dict, strict: bool = True) -> _params.IncompatibleKeys:
+        """Load parameters (NumPy arrays or anything np.asarray takes), as torch's: every name
+        and shape is checked first, and on error nothing is changed. With ``strict`` a missing
+        or unexpected key is a ValueError naming it; with ``strict=False`` they are skipped.
+        Returns ``(missing_keys, unexpected_keys)``; a mis-shaped key is always a ValueError."""
+        return _params.load(self.params, self._shapes(), state, self.dtype, strict)
 
     def zero_grad(self) -> None:
-        """Set the gradient to zeros."""
-        self.grads = _params.zeros_like(self.params)
+        """Set the gradient to zero in place (the array keeps its identity)."""
+        _params.zero(self.grads, self.params)
+
+    def __getstate__(self):
+        """Pickle and deepcopy carry parameters, gradients and configuration, not the cache."""
+        state = self.__dict__.copy()
+        state.update(_ids=None, _held=None, _replaced=False)
+        return state
 
     def __call__(self, ids):
         return self.forward(ids)
 
     def forward(self, ids) -> np.ndarray:
-        """ids: (...) integers in [0, V). Returns y (..., E), a new array."""
+        """ids: (...) integers in [0, V). Returns y (..., E), a new array. Recorded (the ids
+        kept for backward) unless inside ``bptt.no_grad()``."""
         ids = check_ids(ids, self.num_embeddings)
-        self._ids = ids.copy()  # the caller may reuse its array before backward
-        return np.take(self.params["weight"], ids, axis=0)
+        y = np.take(self.params["weight"], ids, axis=0)
+        if gm.is_grad_enabled():
+            self._replaced = self._ids is not None and gm.held(self._held)
+            self._ids = ids.copy()  # the caller may reuse its array before backward
+            self._held = gm.refs(y)
+        return y
 
     def backward(self, dy) -> None:
-        """dy: (..., E), the loss gradient w.r.t. the last forward's output. Sets
-        ``self.grads``; returns None (ids have no gradient)."""
+        """dy: (..., E), the loss gradient w.r.t. the last recorded forward's output. Adds
+        the weight's gradient into ``self.grads`` (zero it with ``zero_grad()``); returns None
+        (ids have no gradient). Once per recorded forward; RuntimeError if there is none or if
+        that forward replaced one whose output is still held. (The weight itself is not needed:
+        changing it in place before backward changes nothing.)"""
         if self._ids is None:
-            raise RuntimeError("backward: call forward first (there is no forward to "
-                               "differentiate)")
+            raise RuntimeError("backward: call forward first (each recorded forward can be "
+                               "differentiated once, and there is none pending)")
+        if self._replaced:
+            raise gm.replaced_error("this Embedding")
         ids, E = self._ids, self.embedding_dim
         dy = as_array("dy", dy, self.dtype, finite=False)
         check_shape("dy", dy, ids.shape + (E,))
-        self.grads = {"weight": scatter_rows(ids.reshape(-1), dy.reshape(-1, E),
-                                             self.num_embeddings)}
+        dweight = scatter_rows(ids.reshape(-1), dy.reshape(-1, E), self.num_embeddings)
+        _params.accumulate(self.grads, self.params, {"weight": dweight})
+        self._ids = self._held = None
 
     def __repr__(self):
         return f"Embedding({self.num_embeddings}, {self.embedding_dim}, dtype={self.dtype.name})"

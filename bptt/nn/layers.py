@@ -18,6 +18,16 @@ multiplies the state that enters the recurrent product by one mask per layer, di
 sequence and unit, the same at every step, so that W_hh h becomes W_hh (m ⊙ h) in the cells'
 equations (their docstrings; ``bptt.nn.loops`` for how). Masks come from the layer's own
 generator, seeded by ``seed``; ``get_rng_state()`` / ``set_rng_state()`` save and restore it.
+
+Gradients follow torch's rule (``bptt.nn.grad_mode``): ``backward`` adds into ``grads``, whose
+arrays keep their identity, and ``zero_grad()`` sets them to zero in place; a forward inside
+``bptt.no_grad()`` keeps no cache and leaves a pending backward untouched. Pickle and deepcopy
+carry parameters, gradients, configuration and the dropout generator, never scratch memory.
+
+Inputs: x of shape (T, B, I) (or (B, T, I) with batch_first) or, as torch's unbatched input,
+(T, I); an x (or state) of another real dtype (integers, booleans, float16, float64 into a
+float32 layer) is cast to the layer's dtype by NumPy's 'same_kind' rule (torch would raise
+instead); complex, strings and objects are a TypeError.
 """
 
 import functools
@@ -29,6 +39,7 @@ from .._checks import as_array, as_dtype, check_shape, positive_int
 from ..cells import rnn as rnn_cell
 from . import _params, loops, packing
 from . import dropout as drop
+from . import grad_mode as gm
 
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
@@ -66,11 +77,33 @@ class Recurrent:
         self.reset_parameters(seed)
         self.grads: dict[str, np.ndarray] = {}
         self.zero_grad()
-        self._cache = None
-        self._work: dict = {}
-        self._arenas: dict = {}
+        self._clear_scratch()
         self.state_grads = None  # per-step dL/dstate of the last backward(keep_state_grads=True)
         self._init_dropout(dropout, recurrent_dropout, seed)
+
+    def _clear_scratch(self) -> None:
+        """No pending forward and no scratch memory (rebuilt on demand)."""
+        self._cache = None      # the recorded forward's, until its backward
+        self._unbatched = False  # that forward's x was 2-D (T, I)
+        self._held = None       # weak references to its outputs (``grad_mode.refs``)
+        self._replaced = False  # it replaced a forward whose outputs the caller still held
+        self._snap: dict = {}   # the weights it ran with (``grad_mode.snapshot``)
+        self._work: dict = {}
+        self._arenas: dict = {}
+
+    def __getstate__(self):
+        """Pickle and deepcopy carry parameters, gradients, configuration and the dropout
+        generator; caches and scratch buffers are left out and rebuilt on demand."""
+        state = self.__dict__.copy()
+        for name in ("_cache", "_unbatched", "_held", "_replaced", "_snap", "_work", "_arenas",
+                     "state_grads"):
+            del state[name]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._clear_scratch()
+        self.state_grads = None
 
     # ------------------------------------------------------------------ dropout
 
@@ -136,14 +169,16 @@ class Recurrent:
         """Copies of the parameters, keyed as torch's state_dict."""
         return _params.copies(self.params)
 
-    def load_state_dict(self, state: dict) -> None:
-        """Load parameters (NumPy arrays or anything np.asarray takes). Checks every name and shape
-        first and raises ValueError naming the first mismatch; on error nothing is changed."""
-        _params.load(self.params, self._shapes(), state, self.dtype)
+    def load_state_dict(self, state: dict, strict: bool = True) -> _params.IncompatibleKeys:
+        """Load parameters (NumPy arrays or anything np.asarray takes), as torch's: every name
+        and shape is checked first, and on error nothing is changed. With ``strict`` a missing
+        or unexpected key is a ValueError naming it; with ``strict=False`` they are skipped.
+        Returns ``(missing_keys, unexpected_keys)``; a mis-shaped key is always a ValueError."""
+        return _params.load(self.params, self._shapes(), state, self.dtype, strict)
 
     def zero_grad(self) -> None:
-        """Set every gradient to zeros."""
-        self.grads = _params.zeros_like(self.params)
+        """Set every gradient to zero in place (the arrays keep their identity)."""
+        _params.zero(self.grads, self.params)
 
     def _buffer(self, key):
         """A function (name, shape) -> array reused across calls of the same shape (internal
@@ -172,6 +207,7 @@ class Recurrent:
 
     def _check_x(self, x) -> np.ndarray:
         layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
+        layout += " or, unbatched, 2 (T, input_size)"
         x = as_array("x", x, self.dtype, ndim=3, what=layout)
         if x.shape[2] != self.input_size:
             want = ("B", "T") if self.batch_first else ("T", "B")
@@ -182,8 +218,10 @@ class Recurrent:
             raise ValueError(f"x: expected at least one step and one sequence, got shape {x.shape}")
         return np.ascontiguousarray(x.transpose(1, 0, 2)) if self.batch_first else x
 
-    def _check_state(self, state, B, name="state", finite=True):
-        """``state`` as a tuple of (L*D, B, H) arrays: (h,) for RNN and GRU, (h, c) for LSTM."""
+    def _check_state(self, state, B, name="state", finite=True, unbatched=False):
+        """``state`` as a tuple of (L*D, B, H) arrays: (h,) for RNN and GRU, (h, c) for LSTM;
+        None, or for ``dstate`` None in place of h or c, means zeros. With ``unbatched`` each
+        part is (L*D, H) (torch's unbatched state) and comes back as (L*D, 1, H)."""
         shape = self._state_shape(B)
         n = 2 if self.kind == "LSTM" else 1
         if state is None:
@@ -202,15 +240,17 @@ class Recurrent:
             parts, names = (state,), (name,)
         out = []
         for part, pname in zip(parts, names, strict=True):
-            a = as_array(
-                pname,
-                part,
-                self.dtype,
-                ndim=3,
-                what="(num_layers*num_directions, B, H)",
-                finite=finite,
-            )
-            check_shape(pname, a, shape)
+            if part is None and name == "dstate":  # no gradient into this part (torch's None)
+                out.append(np.zeros(shape, self.dtype))
+                continue
+            what = "(num_layers*num_directions, H) for an unbatched x" if unbatched else \
+                "(num_layers*num_directions, B, H)"
+            a = as_array(pname, part, self.dtype, ndim=2 if unbatched else 3, what=what,
+                         finite=finite)
+            a = a[:, None, :] if unbatched else a
+            if a.shape != shape:
+                want = shape[::2] if unbatched else shape
+                raise ValueError(f"{pname}: expected shape {want}, got {np.shape(part)}")
             out.append(a)
         return tuple(out)
 
@@ -256,10 +296,46 @@ class Recurrent:
         return S, (S,), cache
 
     def forward(self, x, state=None, lengths=None):
-        """x: (T, B, I) or (B, T, I) if batch_first; state: h (L*D, B, H), for LSTM (h, c); None
-        means zeros; lengths: None, or (B,) integers in 1..T, the steps of each sequence (torch's
-        packed sequences, see ``bptt.nn.packing``). Returns out (T, B, D*H) (or batch-first),
-        zero at padded steps, and the final state, same structure as ``state``."""
+        """x: (T, B, I) or (B, T, I) if batch_first, or unbatched (T, I); state: h (L*D, B, H)
+        (unbatched: (L*D, H)), for LSTM (h, c); None means zeros; lengths: None, or (B,)
+        integers in 1..T, the steps of each sequence (torch's packed sequences, see
+        ``bptt.nn.packing``). Returns out (T, B, D*H) (or batch-first; unbatched (T, D*H)),
+        zero at padded steps, and the final state, same structure as ``state``.
+
+        Recorded for one ``backward`` unless inside ``bptt.no_grad()``, where it keeps no cache
+        and leaves a pending recorded forward (and its scratch memory) untouched."""
+        unbatched = np.ndim(x) == 2
+        if unbatched:  # torch's unbatched input: one sequence, no batch axis anywhere
+            if lengths is not None:
+                raise ValueError("lengths: expected None for an unbatched (T, input_size) x, "
+                                 f"got {lengths!r}")
+            x = np.asarray(x)
+            x = x[None] if self.batch_first else x[:, None]
+            state = None if state is None else self._check_state(state, 1, unbatched=True)
+            state = None if state is None else self._pack(state)
+        if gm.is_grad_enabled():
+            replaced = self._cache is not None and gm.held(self._held)
+            out, final = self._forward(x, state, lengths)
+            self._unbatched, self._replaced = unbatched, replaced
+            self._held = gm.refs(out)  # not the final state, which callers carry on
+            gm.snapshot({n: p for n, p in self.params.items() if n.startswith("weight")},
+                        self._snap)
+        else:  # the pending forward keeps its cache and its buffers
+            pending = self._cache, self._work, self._arenas
+            if pending[0] is not None:
+                self._work, self._arenas = {}, {}
+            try:
+                out, final = self._forward(x, state, lengths)
+            finally:
+                self._cache, self._work, self._arenas = pending
+        if unbatched:
+            out = out[0] if self.batch_first else out[:, 0]
+            final = self._pack(tuple(f[:, 0] for f in (final if self.kind == "LSTM" else
+                                                       (final,))))
+        return out, final
+
+    def _forward(self, x, state, lengths):
+        """``forward`` of a batch (3-D x): sets ``self._cache``."""
         x = self._check_x(x)
         T, B, _ = x.shape
         plan = packing.plan(lengths, T, B)  # None: every sequence has all T steps
@@ -363,10 +439,14 @@ class Recurrent:
         return dG, (dh0,)
 
     def backward(self, dout, dstate=None, keep_state_grads: bool = False):
-        """Gradients for the last forward, once (as torch, a graph is differentiated once).
-        dout: like its ``out`` (ignored at padded steps); dstate: like its final state (None
-        means zeros). Returns (dx, dstate0) with the shapes of x and the initial state (dx zero
-        at padded steps), and sets ``self.grads``.
+        """Gradients for the last recorded forward, once (as torch, a graph is differentiated
+        once). dout: like its ``out`` (ignored at padded steps); dstate: like its final state
+        (None means zeros; for an LSTM (dh, None) or (None, dc): no gradient into that part).
+        Returns (dx, dstate0) with the shapes of x and the initial state (dx zero at padded
+        steps), and adds the parameter gradients into ``self.grads`` (torch's rule: they add up
+        until ``zero_grad()``). RuntimeError if no recorded forward is pending, if it replaced
+        one whose outputs the caller still holds (``bptt.nn.grad_mode``), or if a weight in
+        ``params`` was changed in place since that forward.
 
         With ``keep_state_grads=True`` it also sets ``self.state_grads``: the gradient of the
         loss with respect to the hidden state of every step and layer, dh of shape
@@ -376,13 +456,36 @@ class Recurrent:
         ``dout[t]``; through dropout's mask in training mode) and from the next step (t+1, or
         t-1 in reverse; with recurrent dropout through its mask, as h_t enters W_hh (m ⊙ h_t)),
         plus ``dstate`` at a sequence's last step; zero at padded steps. It is what
-        ``h_t.retain_grad()`` gives in torch on a loop over steps. Otherwise
-        ``self.state_grads`` is None, and no extra work is done."""
+        ``h_t.retain_grad()`` gives in torch on a loop over steps (an unbatched forward's
+        have no batch axis). Otherwise ``self.state_grads`` is None, and no extra work is
+        done."""
         if self._cache is None:
             raise RuntimeError(
-                "backward: call forward first (each forward can be differentiated once, "
-                "and there is none pending)"
+                "backward: call forward first (each recorded forward can be differentiated once, "
+                "and there is none pending; forwards inside bptt.no_grad() are not recorded)"
             )
+        if self._replaced:
+            raise gm.replaced_error(f"this {self.kind}")
+        gm.check_unchanged(self.params, self._snap, self._snap)
+        if not self._unbatched:
+            return self._backward(dout, dstate, keep_state_grads)
+        H, D, T = self.hidden_size, self.num_directions, self._cache[2]
+        dout = as_array("dout", dout, self.dtype, ndim=2, what="(T, D*H) for an unbatched x")
+        check_shape("dout", dout, (T, D * H))
+        dstate = None if dstate is None else self._pack(
+            self._check_state(dstate, 1, name="dstate", unbatched=True))
+        dx, d0 = self._backward(dout[None] if self.batch_first else dout[:, None], dstate,
+                                keep_state_grads)
+        one = (lambda a: a[:, 0]) if not self.batch_first else (lambda a: a[0])
+        d0 = tuple(d[:, 0] for d in (d0 if self.kind == "LSTM" else (d0,)))
+        if self.state_grads is not None:  # (L, T, 1, D*H) or (L, 1, T, D*H) -> (L, T, D*H)
+            kept = self.state_grads if self.kind == "LSTM" else (self.state_grads,)
+            cut = (lambda a: a[:, :, 0]) if not self.batch_first else (lambda a: a[:, 0])
+            self.state_grads = self._pack(tuple(cut(a) for a in kept))
+        return one(dx), self._pack(d0)
+
+    def _backward(self, dout, dstate, keep_state_grads):
+        """``backward`` of a batch (3-D dout)."""
         layers, B, T, plan, between = self._cache
         H, D = self.hidden_size, self.num_directions
         out_shape = (B, T, D * H) if self.batch_first else (T, B, D * H)
@@ -442,7 +545,7 @@ class Recurrent:
             if k > 0:  # the gradient of layer k-1's outputs, through dropout's mask
                 dY = np.ascontiguousarray(dX.reshape(-1, T, B).transpose(1, 0, 2))
                 dY = drop.apply(dY, between[k - 1], dY)
-        self.grads = {name: grads[name] for name in self.params}
+        _params.accumulate(self.grads, self.params, grads)
         if keep_state_grads:
             self.state_grads = self._pack(tuple(kept_all))
         self._cache = None  # backward reused the forward's buffers for the gradients
@@ -490,7 +593,7 @@ class Recurrent:
                     part = plan.unpack(G.T @ W_ih[rows], d == 1)
                     dX = part if dX is None else np.add(dX, part, out=dX)
             dY = dX if k == 0 else drop.apply(dX, between[k - 1], dX)  # through dropout's mask
-        self.grads = {name: grads[name] for name in self.params}
+        _params.accumulate(self.grads, self.params, grads)
         if keep_state_grads:  # rows in the caller's order (and layout): new arrays
             kept_all = [plan.unsorted(a, 2) for a in kept_all]
             if self.batch_first:

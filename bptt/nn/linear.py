@@ -5,15 +5,17 @@ Legend: N any number of leading dimensions (flattened), I in_features, O out_fea
     weight  (O, I)      as torch.nn.Linear.weight
     bias    (O,)        as torch.nn.Linear.bias
 
-Forward caches its input; backward uses it for the weight gradient:
+A recorded forward (outside ``bptt.no_grad()``) keeps a copy of its input; backward uses it for
+the weight gradient and adds the gradients into ``grads`` (the rule of ``bptt.nn.grad_mode``):
 
-    dx = dy W          dW = dy^T x          db = sum of dy over the leading dimensions
+    dx = dy W          dW += dy^T x          db += sum of dy over the leading dimensions
 """
 
 import numpy as np
 
 from .._checks import as_array, as_dtype, check_shape, positive_int
 from . import _params
+from . import grad_mode as gm
 
 
 class Linear:
@@ -41,7 +43,10 @@ class Linear:
         self.reset_parameters(seed)
         self.grads: dict[str, np.ndarray] = {}
         self.zero_grad()
-        self._x = None
+        self._x = None          # the recorded forward's input (a copy), until its backward
+        self._held = None       # weak references to its output
+        self._replaced = False  # it replaced a forward whose output the caller still held
+        self._snap: dict = {}   # the weight it ran with (``grad_mode.snapshot``)
 
     def _shapes(self) -> dict[str, tuple]:
         shapes = {"weight": (self.out_features, self.in_features)}
@@ -57,35 +62,56 @@ class Linear:
         """Copies of the parameters, keyed as torch's state_dict."""
         return _params.copies(self.params)
 
-    def load_state_dict(self, state: dict) -> None:
-        """Load parameters; checks every name and shape first (ValueError naming the first
-        mismatch), so on error nothing is changed."""
-        _params.load(self.params, self._shapes(), state, self.dtype)
+    def load_state_dict(self, state: dict, strict: bool = True) -> _params.IncompatibleKeys:
+        """Load parameters (NumPy arrays or anything np.asarray takes), as torch's: every name
+        and shape is checked first, and on error nothing is changed. With ``strict`` a missing
+        or unexpected key is a ValueError naming it; with ``strict=False`` they are skipped.
+        Returns ``(missing_keys, unexpected_keys)``; a mis-shaped key is always a ValueError."""
+        return _params.load(self.params, self._shapes(), state, self.dtype, strict)
 
     def zero_grad(self) -> None:
-        """Set every gradient to zeros."""
-        self.grads = _params.zeros_like(self.params)
+        """Set every gradient to zero in place (the arrays keep their identity)."""
+        _params.zero(self.grads, self.params)
+
+    def __getstate__(self):
+        """Pickle and deepcopy carry parameters, gradients and configuration, not the cache."""
+        state = self.__dict__.copy()
+        state.update(_x=None, _held=None, _replaced=False, _snap={})
+        return state
 
     def __call__(self, x):
         return self.forward(x)
 
     def forward(self, x) -> np.ndarray:
-        """x: (..., I). Returns y: (..., O)."""
-        x = as_array("x", x, self.dtype)
+        """x: (..., I). Returns y: (..., O). Recorded (a copy of x kept for backward) unless
+        inside ``bptt.no_grad()``."""
+        given, x = x, as_array("x", x, self.dtype)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"x: expected shape (..., {self.in_features}), got {x.shape}")
-        self._x = x
         y = x.reshape(-1, self.in_features) @ self.params["weight"].T        # (N, O)
         if self.bias:
             y += self.params["bias"]
-        return y.reshape(x.shape[:-1] + (self.out_features,))
+        y = y.reshape(x.shape[:-1] + (self.out_features,))
+        if gm.is_grad_enabled():
+            self._replaced = self._x is not None and gm.held(self._held)
+            # the caller may change its array before backward: keep a copy (as_array's own)
+            shared = isinstance(given, np.ndarray) and np.may_share_memory(x, given)
+            self._x = x.copy() if shared else x
+            self._held = gm.refs(y)
+            gm.snapshot({"weight": self.params["weight"]}, self._snap)
+        return y
 
     def backward(self, dy) -> np.ndarray:
-        """dy: (..., O), the loss gradient w.r.t. the last forward's output. Returns dx (..., I)
-        and sets ``self.grads``."""
+        """dy: (..., O), the loss gradient w.r.t. the last recorded forward's output. Returns
+        dx (..., I) and adds the parameter gradients into ``self.grads`` (zero them with
+        ``zero_grad()``). Once per recorded forward; RuntimeError if there is none, if that
+        forward replaced one whose output is still held, or if the weight changed since."""
         if self._x is None:
-            raise RuntimeError("backward: call forward first (there is no forward to "
-                               "differentiate)")
+            raise RuntimeError("backward: call forward first (each recorded forward can be "
+                               "differentiated once, and there is none pending)")
+        if self._replaced:
+            raise gm.replaced_error("this Linear")
+        gm.check_unchanged(self.params, self._snap, ["weight"])
         x = self._x
         dy = as_array("dy", dy, self.dtype, finite=False)
         check_shape("dy", dy, x.shape[:-1] + (self.out_features,))
@@ -94,8 +120,10 @@ class Linear:
         grads = {"weight": dy2.T @ x2}                                         # (O, I)
         if self.bias:
             grads["bias"] = dy2.sum(axis=0)                                    # (O,)
-        self.grads = grads
-        return (dy2 @ self.params["weight"]).reshape(x.shape)                  # (..., I)
+        _params.accumulate(self.grads, self.params, grads)
+        dx = (dy2 @ self.params["weight"]).reshape(x.shape)                    # (..., I)
+        self._x = self._held = None
+        return dx
 
     def __repr__(self):
         return (f"Linear({self.in_features}, {self.out_features}, bias={self.bias}, "

@@ -102,6 +102,8 @@ class CharLM:
         logits, state = self.forward(x, state, lengths)
         loss, cache = cross_entropy(logits, y.reshape(-1), ignore_index=IGNORE)
         dlogits = cross_entropy_backward(1.0, cache)                # (T*B, V)
+        for _, part in self._parts():   # backward adds into grads (torch's rule): this batch's
+            part.zero_grad()
         dout = self.head.backward(dlogits)                          # (T*B, H)
         self.rnn.backward(dout.reshape(x.shape + (-1,)), None)
         self.grads = {f"{k}.{n}": g for k, m in self._parts() for n, g in m.grads.items()}
