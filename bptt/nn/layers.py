@@ -29,6 +29,7 @@ from .._checks import as_array, as_dtype, check_shape, positive_int
 from ..cells import rnn as rnn_cell
 from . import _params, loops, packing
 from . import dropout as drop
+from .embedding import check_ids
 
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
@@ -70,6 +71,7 @@ class Recurrent:
         self._work: dict = {}
         self._arenas: dict = {}
         self.state_grads = None  # per-step dL/dstate of the last backward(keep_state_grads=True)
+        self._ids = None  # the last forward's ids (T, B) when its input was one-hot ids
         self._init_dropout(dropout, recurrent_dropout, seed)
 
     # ------------------------------------------------------------------ dropout
@@ -235,23 +237,27 @@ class Recurrent:
         bias[: 2 * H] += b_hh[: 2 * H]
         return W_ih, W_hh, bias, b_hh[2 * H :]
 
-    def _run(self, weights, reverse, mask, X, init, work, shared=None):
+    def _run(self, weights, reverse, mask, X, init, work, shared=None, extra=None):
         """One direction of one layer, the time loop of this kind: X (T, I, B), init a tuple
         of (H, B) initial states (h, or h and c), mask: recurrent dropout's (H, B') for B' >= B
-        sequences (its first B columns are X's) or None. Returns S (T+1, H, B), the states of
-        every step (a tuple (S,), or (S, C) for the LSTM) and the cache."""
+        sequences (its first B columns are X's) or None; extra: None, or (T, G*H, B) added to
+        the input projections (one-hot ids' looked-up columns, with X empty). Returns
+        S (T+1, H, B), the states of every step (a tuple (S,), or (S, C) for the LSTM) and the
+        cache."""
         W_ih, W_hh, bias, b_hn = weights
         m = None if mask is None else np.ascontiguousarray(mask[:, : X.shape[2]])
         if self.kind == "LSTM":
-            S, _, cache = loops.lstm_forward(X, W_ih, W_hh, bias, *init, reverse, work, shared, m)
+            S, _, cache = loops.lstm_forward(
+                X, W_ih, W_hh, bias, *init, reverse, work, shared, m, extra
+            )
             return S, (S, cache["C"]), cache
         if self.kind == "GRU":
             S, cache = loops.gru_forward(
-                X, W_ih, W_hh, bias, b_hn, *init, reverse, work, shared, m
+                X, W_ih, W_hh, bias, b_hn, *init, reverse, work, shared, m, extra
             )
         else:
             S, cache = loops.rnn_forward(
-                X, W_ih, W_hh, bias, *init, reverse, work, self.nonlinearity, shared, m
+                X, W_ih, W_hh, bias, *init, reverse, work, self.nonlinearity, shared, m, extra
             )
         return S, (S,), cache
 
@@ -259,14 +265,41 @@ class Recurrent:
         """x: (T, B, I) or (B, T, I) if batch_first; state: h (L*D, B, H), for LSTM (h, c); None
         means zeros; lengths: None, or (B,) integers in 1..T, the steps of each sequence (torch's
         packed sequences, see ``bptt.nn.packing``). Returns out (T, B, D*H) (or batch-first),
-        zero at padded steps, and the final state, same structure as ``state``."""
+        zero at padded steps, and the final state, same structure as ``state``.
+
+        One-hot input: x may instead be an integer array of ids (T, B) (batch_first: (B, T)) in
+        [0, I), meaning x[t, b] = onehot(ids[t, b]). Then the first layer's input product is a
+        lookup of W_ih's columns, its gradient a scatter of the gate gradients into them, and
+        ``backward`` computes no dx (it returns None for it). With ``lengths`` the ids are
+        expanded to one-hot and run as a float input (the same values to within rounding, and
+        ``backward`` returns its dx)."""
+        self._ids = None
+        if _is_ids(x):
+            ids = check_ids(x, self.input_size)
+            if 0 in ids.shape:
+                raise ValueError(f"x: expected at least one step and one sequence, got ids of "
+                                 f"shape {ids.shape}")
+            if lengths is not None:  # the packed path takes float input only
+                x = np.eye(self.input_size, dtype=self.dtype)[ids]
+            else:
+                ids = ids.T if self.batch_first else ids
+                return self._forward_steps(np.empty((*ids.shape, 0), self.dtype), state, ids)
         x = self._check_x(x)
         T, B, _ = x.shape
         plan = packing.plan(lengths, T, B)  # None: every sequence has all T steps
+        if plan is None:
+            return self._forward_steps(x, state)
         state0 = self._check_state(state, B)
         between, recurrent = self._masks(T, B)  # None where nothing is dropped
-        if plan is not None:
-            return self._forward_packed(x, state0, plan, between, recurrent)
+        return self._forward_packed(x, state0, plan, between, recurrent)
+
+    def _forward_steps(self, x, state, ids=None):
+        """``forward`` without lengths: x (T, B, I) time-major; with ``ids`` (T, B), x is
+        (T, B, 0) and layer 0 looks up its input projections."""
+        T, B, _ = x.shape
+        state0 = self._check_state(state, B)
+        between, recurrent = self._masks(T, B)  # None where nothing is dropped
+        self._ids = ids
         H, D = self.hidden_size, self.num_directions
         finals = [np.empty(self._state_shape(B), self.dtype) for _ in state0]
         out = np.empty((B, T, D * H) if self.batch_first else (T, B, D * H), self.dtype)
@@ -279,7 +312,7 @@ class Recurrent:
             dirs = []
             for d in range(D):
                 reverse, j = d == 1, k * D + d
-                run = self._runner(k, d, recurrent[j])
+                run = self._runner(k, d, recurrent[j], ids if k == 0 else None)
                 S, states, cache = run(X, tuple(s[j].T for s in state0), self._buffer((k, d)))
                 for f_all, s in zip(finals, states, strict=True):
                     f_all[j] = loops.final(s, reverse).T
@@ -302,10 +335,17 @@ class Recurrent:
         self._cache = (layers, B, T, None, between)
         return out, self._pack(tuple(finals))
 
-    def _runner(self, k, d, mask=None):
+    def _runner(self, k, d, mask=None, ids=None):
         """``_run`` for direction d of layer k with recurrent dropout's mask (H, B) or None:
-        run(X, init, work, shared=None)."""
-        return functools.partial(self._run, self._weights(k, self._suffixes()[d]), d == 1, mask)
+        run(X, init, work, shared=None). With ``ids`` (T, B) (layer 0, one-hot input), W_ih
+        enters as its looked-up columns (``loops.lookup``) and X is empty."""
+        weights = self._weights(k, self._suffixes()[d])
+        if ids is None:
+            return functools.partial(self._run, weights, d == 1, mask)
+        W_ih = weights[0]
+        return functools.partial(
+            self._run, (W_ih[:, :0], *weights[1:]), d == 1, mask, extra=loops.lookup(W_ih, ids)
+        )
 
     def _forward_packed(self, x, state0, plan, between, recurrent):
         """``forward`` with lengths: the batch in length order, each direction run segment by
@@ -433,6 +473,12 @@ class Recurrent:
                     pieces, g, dh0 = loops.rnn_backward(dY_d, dh_n, cache, W_hhT, work, kept)
                 dstate0[0][j] = dh0.T
                 self._store_grads(grads, k, sfx, g)
+                if k == 0 and self._ids is not None:  # one-hot ids: dW_ih a scatter, no dx
+                    dW = np.zeros_like(W_ih)
+                    for rows, G in pieces:
+                        dW[rows] = loops.scatter_columns(G, self._ids.reshape(-1), W_ih.shape[1])
+                    grads[f"weight_ih_l0{sfx}"] = dW
+                    continue
                 for rows, G in pieces:
                     if k == 0:  # (T*B, I): the layout of x
                         part = G.T @ W_ih[rows]
@@ -446,6 +492,8 @@ class Recurrent:
         if keep_state_grads:
             self.state_grads = self._pack(tuple(kept_all))
         self._cache = None  # backward reused the forward's buffers for the gradients
+        if self._ids is not None:
+            return None, self._pack(tuple(dstate0))
         dx = dX.reshape(T, B, -1)
         dx = dx.transpose(1, 0, 2) if self.batch_first else dx
         return dx, self._pack(tuple(dstate0))
@@ -510,6 +558,11 @@ class Recurrent:
             f"bias={self.bias}, batch_first={self.batch_first}, "
             f"bidirectional={self.bidirectional}, dtype={self.dtype.name}{extra})"
         )
+
+
+def _is_ids(x) -> bool:
+    """Whether a forward's input is one-hot ids: a 2-d integer array."""
+    return isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype.kind in "iu"
 
 
 class RNN(Recurrent):

@@ -5,9 +5,11 @@ A run folder holds ``checkpoint.npz`` (bptt.text.checkpoint), ``metrics.csv`` an
 (bptt.text.state) that the checkpoint saves and restores whole, and its data, one object with the
 interface of ``bptt.text.data.StreamData``. One step reads batch ``position`` of the epoch, runs
 forward and backward (from the carried state when the data carries state over: truncated BPTT),
-clips the global gradient norm and takes an Adam step at a constant learning rate.
-Nothing depends on ``steps`` except where the loop stops, so a run resumed from step k goes on
-exactly as if it had never stopped.
+clips the global gradient norm and takes an Adam (with --weight-decay, AdamW) step at the rate
+the schedule gives for the step (``Config.schedule``). Nothing depends on ``steps`` except where
+the loop stops, so a run resumed from step k goes on exactly as if it had never stopped; the
+model is in training mode (dropout) for the steps and in evaluation mode for validation and
+sampling.
 """
 
 import dataclasses
@@ -22,12 +24,12 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..nn.optim import Adam, clip_grad_norm
+from ..nn.optim import Adam, AdamW, clip_grad_norm
 from . import checkpoint as ckpt
 from . import lines
 from .config import RESUMABLE, Config, ConfigError, DivergedError, RunError, flag, with_preset
 from .data import StreamData, Vocab, fingerprint, read_texts, split
-from .lm import CharLM, sample
+from .lm import CharLM, evaluating, sample
 from .record import METRICS, PLOT, Meter, Record
 from .state import RunState
 
@@ -71,7 +73,7 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
         ckpt.save(os.path.join(out, name), {**fixed_arrays, **arrays}, {**fixed, **state})
 
     from tqdm import tqdm
-    meter, saved = Meter(), -1
+    meter, saved, schedule = Meter(), -1, cfg.schedule()
     # NaN/inf is caught by the checks below, which name the step: no RuntimeWarnings on stderr
     with _stop_requests() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         os.makedirs(out, exist_ok=True)
@@ -84,6 +86,7 @@ def train(config: Config, overrides: Iterable[str] | None = None, progress: bool
                     run.order, run.carried = data.shuffle(run.rng), None
                 x, y, lengths = data.batch(run.position, run.order)
                 t0 = time.perf_counter()
+                run.opt.lr = schedule(run.step)   # the rate of this step: a function of the step
                 loss, state = _step(run, x, y, lengths, cfg.clip, path)
                 meter.add(time.perf_counter() - t0, _targets(y, lengths))
                 run.advance(loss, data.next(run.position), state if data.carries_state else None)
@@ -142,13 +145,14 @@ def evaluate(model: CharLM, data) -> float:
     """Mean loss per predicted symbol over all of ``data.validation()``; NaN if the model's
     output is not finite."""
     total, count, state = 0.0, 0, None
-    for x, y, lengths in data.validation():
-        try:
-            loss, state = model.loss(x, y, state if data.carries_state else None, lengths)
-        except FloatingPointError:              # diverged parameters; the caller stops the run
-            return math.nan
-        n = _targets(y, lengths)
-        total, count = total + loss * n, count + n
+    with evaluating(model):                     # no dropout
+        for x, y, lengths in data.validation():
+            try:
+                loss, state = model.loss(x, y, state if data.carries_state else None, lengths)
+            except FloatingPointError:          # diverged parameters; the caller stops the run
+                return math.nan
+            n = _targets(y, lengths)
+            total, count = total + loss * n, count + n
     return total / count
 
 
@@ -171,7 +175,7 @@ def _add_row(record: Record, bar, run: RunState, val: float | None, meter: Meter
     record.add({"step": run.step, "train_loss": repr(run.train_loss()),
                 "val_loss": "" if val is None else repr(val),
                 "chars_per_sec": f"{meter.rate():.1f}", "elapsed_s": f"{run.elapsed():.2f}",
-                "best_step": run.best[0] if run.best else ""})
+                "best_step": run.best[0] if run.best else "", "lr": repr(run.opt.lr)})
     best = {"best": f"{run.best[1]:.3f}@{run.best[0]}"} if run.best else {}
     bar.set_postfix(loss=f"{run.train_loss():.3f}", chars_s=f"{meter.rate():.0f}", **best,
                     refresh=False)
@@ -305,7 +309,8 @@ def _start(cfg: Config, vocab: Vocab, data, arrays: dict, meta: dict, path: str)
     """A fresh run's state, or (``meta`` given) the checkpoint's."""
     rng = np.random.default_rng(cfg.seed)
     model = initial_model(cfg, vocab.size, rng)
-    opt = Adam(model.params, lr=cfg.lr)
+    opt = (AdamW(model.params, lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.weight_decay > 0
+           else Adam(model.params, lr=cfg.lr))
     if not meta:
         return RunState(model, opt, rng)
     run = RunState.from_checkpoint(arrays, meta, model, opt, rng, cfg.batch, path)
@@ -322,7 +327,12 @@ def initial_model(cfg: Config, vocab_size: int, rng: np.random.Generator) -> Cha
     ``rng`` (``np.random.default_rng(cfg.seed)`` when the run starts): the same config and
     vocabulary give the same initialisation (bptt inspect compares a run with it)."""
     return CharLM(vocab_size, cfg.cell, cfg.hidden, cfg.layers, np.dtype(cfg.dtype),
-                  seed=int(rng.integers(0, 2**63)))
+                  seed=int(rng.integers(0, 2**63)), **_model_options(cfg))
+
+
+def _model_options(cfg: Config) -> dict:
+    return {"embed": cfg.embed, "dropout": cfg.dropout,
+            "recurrent_dropout": cfg.recurrent_dropout}
 
 
 @dataclasses.dataclass
@@ -347,7 +357,8 @@ def load_run(path: str, latest: bool = False) -> Loaded:
     try:
         cfg = Config(**meta["config"]).validate()
         vocab = Vocab(meta["vocab"])
-        model = CharLM(vocab.size, cfg.cell, cfg.hidden, cfg.layers, np.dtype(cfg.dtype))
+        model = CharLM(vocab.size, cfg.cell, cfg.hidden, cfg.layers, np.dtype(cfg.dtype),
+                       **_model_options(cfg)).eval()          # for sampling: no dropout
         model.load_state_dict(ckpt.prefixed(arrays, "param"))
     except (KeyError, TypeError, ValueError) as err:
         raise ckpt.CheckpointError(f"{path}: config, vocabulary and parameters do not fit "
