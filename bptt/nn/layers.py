@@ -237,27 +237,27 @@ class Recurrent:
         bias[: 2 * H] += b_hh[: 2 * H]
         return W_ih, W_hh, bias, b_hh[2 * H :]
 
-    def _run(self, weights, reverse, mask, X, init, work, shared=None, extra=None):
+    def _run(self, weights, reverse, mask, X, init, work, shared=None, onehot=None):
         """One direction of one layer, the time loop of this kind: X (T, I, B), init a tuple
         of (H, B) initial states (h, or h and c), mask: recurrent dropout's (H, B') for B' >= B
-        sequences (its first B columns are X's) or None; extra: None, or (T, G*H, B) added to
-        the input projections (one-hot ids' looked-up columns, with X empty). Returns
+        sequences (its first B columns are X's) or None; onehot: None, or (W_ih, ids (T, B)) for
+        a one-hot input, whose columns are looked up (``loops.preactivations``; X empty). Returns
         S (T+1, H, B), the states of every step (a tuple (S,), or (S, C) for the LSTM) and the
         cache."""
         W_ih, W_hh, bias, b_hn = weights
         m = None if mask is None else np.ascontiguousarray(mask[:, : X.shape[2]])
         if self.kind == "LSTM":
             S, _, cache = loops.lstm_forward(
-                X, W_ih, W_hh, bias, *init, reverse, work, shared, m, extra
+                X, W_ih, W_hh, bias, *init, reverse, work, shared, m, onehot
             )
             return S, (S, cache["C"]), cache
         if self.kind == "GRU":
             S, cache = loops.gru_forward(
-                X, W_ih, W_hh, bias, b_hn, *init, reverse, work, shared, m, extra
+                X, W_ih, W_hh, bias, b_hn, *init, reverse, work, shared, m, onehot
             )
         else:
             S, cache = loops.rnn_forward(
-                X, W_ih, W_hh, bias, *init, reverse, work, self.nonlinearity, shared, m, extra
+                X, W_ih, W_hh, bias, *init, reverse, work, self.nonlinearity, shared, m, onehot
             )
         return S, (S,), cache
 
@@ -338,13 +338,13 @@ class Recurrent:
     def _runner(self, k, d, mask=None, ids=None):
         """``_run`` for direction d of layer k with recurrent dropout's mask (H, B) or None:
         run(X, init, work, shared=None). With ``ids`` (T, B) (layer 0, one-hot input), W_ih
-        enters as its looked-up columns (``loops.lookup``) and X is empty."""
+        enters as its looked-up columns (``loops.preactivations``) and X is empty."""
         weights = self._weights(k, self._suffixes()[d])
         if ids is None:
             return functools.partial(self._run, weights, d == 1, mask)
         W_ih = weights[0]
         return functools.partial(
-            self._run, (W_ih[:, :0], *weights[1:]), d == 1, mask, extra=loops.lookup(W_ih, ids)
+            self._run, (W_ih[:, :0], *weights[1:]), d == 1, mask, onehot=(W_ih, ids)
         )
 
     def _forward_packed(self, x, state0, plan, between, recurrent):
