@@ -16,6 +16,10 @@ before any nonlinearity, so with a batch of 8 or more a step is one GEMM of the 
 [W_ih | b | W_hh] by Z[s] (``preactivations``). Smaller batches, and the GRU's n gate (whose
 hidden side r multiplies), compute the input projections of all steps before the loop
 (``project``, biases folded in), and each step does W_hh @ h.
+One-hot input (``onehot=(W_in, ids)``, layer 0 given ids, X empty so Z = [1; h]): step t adds
+the columns ids[t] of W_in (scaled like the joined weights) to the GEMM's result, and the B < 8
+path adds them to the projections (``lookup``); backward, dW_ih is the gate gradients' columns
+summed per id (``scatter_columns``) and no dx is computed.
 Backward. The cell's derivative factors are computed for the whole sequence at once; each step
 does one GEMM ``W_hh.T @ dG`` and a few products; the weight and bias gradients are GEMMs of the
 feature-major gate gradients by the feature-major blocks (``joined_grads``, ``gru_grads``).
