@@ -40,7 +40,8 @@ TRAIN_HELP = {
     "seq_len": "characters per chunk (truncated BPTT length)",
     "batch": "parallel streams of text (with --lines: lines) per step",
     "steps": "total optimizer steps",
-    "lr": "Adam learning rate (constant)", "clip": "max global gradient norm; 0: no clipping",
+    "lr": "Adam learning rate (the schedule's base rate)",
+    "clip": "max global gradient norm; 0: no clipping",
     "seed": "seed of the initialisation", "dtype": "float dtype of the model",
     "checkpoint_every": "write checkpoint.npz every N steps (and at the end)",
     "val_fraction": "fraction held out for validation: the end of the text; with --lines, "
@@ -49,6 +50,13 @@ TRAIN_HELP = {
     "eval_chars": "validate on the first N held-out characters, the same ones every time; 0: "
                   "all of them",
     "log_every": "a metrics.csv row every N steps",
+    "embed": "input embedding size; 0: one-hot input",
+    "dropout": "dropout between the layers and before the head (training only)",
+    "recurrent_dropout": "variational dropout of the state entering the recurrent product",
+    "weight_decay": "decoupled weight decay (AdamW) when > 0",
+    "lr_decay": "multiply the learning rate by F every --lr-decay-every steps",
+    "lr_decay_every": "steps between two decays", "lr_decay_start": "step of the first decay",
+    "lr_warmup": "linear learning-rate warmup over N steps; 0: none",
 }
 
 

@@ -134,7 +134,7 @@ def test_train_writes_the_run_folder(trained, corpus):
     assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = rows(run)
     assert list(table[0]) == ["step", "train_loss", "val_loss", "chars_per_sec", "elapsed_s",
-                              "best_step"]
+                              "best_step", "lr"]
     assert [int(x["step"]) for x in table] == list(range(5, 61, 5))
     assert [int(x["step"]) for x in table if x["val_loss"]] == [20, 40, 60]
     assert_best_is_lowest(run)

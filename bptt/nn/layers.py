@@ -40,6 +40,7 @@ from ..cells import rnn as rnn_cell
 from . import _params, loops, packing
 from . import dropout as drop
 from . import grad_mode as gm
+from .embedding import check_ids
 
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
@@ -90,13 +91,14 @@ class Recurrent:
         self._snap: dict = {}   # the weights it ran with (``grad_mode.snapshot``)
         self._work: dict = {}
         self._arenas: dict = {}
+        self._ids = None        # that forward's one-hot ids (T, B), when its input was ids
 
     def __getstate__(self):
         """Pickle and deepcopy carry parameters, gradients, configuration and the dropout
         generator; caches and scratch buffers are left out and rebuilt on demand."""
         state = self.__dict__.copy()
         for name in ("_cache", "_unbatched", "_held", "_replaced", "_snap", "_work", "_arenas",
-                     "state_grads"):
+                     "_ids", "state_grads"):
             del state[name]
         return state
 
@@ -275,23 +277,27 @@ class Recurrent:
         bias[: 2 * H] += b_hh[: 2 * H]
         return W_ih, W_hh, bias, b_hh[2 * H :]
 
-    def _run(self, weights, reverse, mask, X, init, work, shared=None):
+    def _run(self, weights, reverse, mask, X, init, work, shared=None, onehot=None):
         """One direction of one layer, the time loop of this kind: X (T, I, B), init a tuple
         of (H, B) initial states (h, or h and c), mask: recurrent dropout's (H, B') for B' >= B
-        sequences (its first B columns are X's) or None. Returns S (T+1, H, B), the states of
-        every step (a tuple (S,), or (S, C) for the LSTM) and the cache."""
+        sequences (its first B columns are X's) or None; onehot: None, or (W_ih, ids (T, B)) for
+        a one-hot input, whose columns are looked up (``loops.preactivations``; X empty). Returns
+        S (T+1, H, B), the states of every step (a tuple (S,), or (S, C) for the LSTM) and the
+        cache."""
         W_ih, W_hh, bias, b_hn = weights
         m = None if mask is None else np.ascontiguousarray(mask[:, : X.shape[2]])
         if self.kind == "LSTM":
-            S, _, cache = loops.lstm_forward(X, W_ih, W_hh, bias, *init, reverse, work, shared, m)
+            S, _, cache = loops.lstm_forward(
+                X, W_ih, W_hh, bias, *init, reverse, work, shared, m, onehot
+            )
             return S, (S, cache["C"]), cache
         if self.kind == "GRU":
             S, cache = loops.gru_forward(
-                X, W_ih, W_hh, bias, b_hn, *init, reverse, work, shared, m
+                X, W_ih, W_hh, bias, b_hn, *init, reverse, work, shared, m, onehot
             )
         else:
             S, cache = loops.rnn_forward(
-                X, W_ih, W_hh, bias, *init, reverse, work, self.nonlinearity, shared, m
+                X, W_ih, W_hh, bias, *init, reverse, work, self.nonlinearity, shared, m, onehot
             )
         return S, (S,), cache
 
@@ -303,8 +309,16 @@ class Recurrent:
         zero at padded steps, and the final state, same structure as ``state``.
 
         Recorded for one ``backward`` unless inside ``bptt.no_grad()``, where it keeps no cache
-        and leaves a pending recorded forward (and its scratch memory) untouched."""
-        unbatched = np.ndim(x) == 2
+        and leaves a pending recorded forward (and its scratch memory) untouched.
+
+        One-hot input: x may instead be an integer array of ids (T, B) (batch_first: (B, T)) in
+        [0, I), meaning x[t, b] = onehot(ids[t, b]) (so a 2-d integer x is ids, never an
+        unbatched input, which must be a float array). Then the first layer's input product is a
+        lookup of W_ih's columns, its gradient a scatter of the gate gradients into them, and
+        ``backward`` computes no dx (it returns None for it). With ``lengths`` the ids are
+        expanded to one-hot and run as a float input (the same values to within rounding, and
+        ``backward`` returns its dx)."""
+        unbatched = np.ndim(x) == 2 and not _is_ids(x)
         if unbatched:  # torch's unbatched input: one sequence, no batch axis anywhere
             if lengths is not None:
                 raise ValueError("lengths: expected None for an unbatched (T, input_size) x, "
@@ -321,13 +335,13 @@ class Recurrent:
             gm.snapshot({n: p for n, p in self.params.items() if n.startswith("weight")},
                         self._snap)
         else:  # the pending forward keeps its cache and its buffers
-            pending = self._cache, self._work, self._arenas
+            pending = self._cache, self._work, self._arenas, self._ids
             if pending[0] is not None:
                 self._work, self._arenas = {}, {}
             try:
                 out, final = self._forward(x, state, lengths)
             finally:
-                self._cache, self._work, self._arenas = pending
+                self._cache, self._work, self._arenas, self._ids = pending
         if unbatched:
             out = out[0] if self.batch_first else out[:, 0]
             final = self._pack(tuple(f[:, 0] for f in (final if self.kind == "LSTM" else
@@ -335,14 +349,34 @@ class Recurrent:
         return out, final
 
     def _forward(self, x, state, lengths):
-        """``forward`` of a batch (3-D x): sets ``self._cache``."""
+        """``forward`` of a batch (3-D x, or 2-D ids): sets ``self._cache``."""
+        self._ids = None
+        if _is_ids(x):
+            ids = check_ids(x, self.input_size)
+            if 0 in ids.shape:
+                raise ValueError(f"x: expected at least one step and one sequence, got ids of "
+                                 f"shape {ids.shape}")
+            if lengths is not None:  # the packed path takes float input only
+                x = np.eye(self.input_size, dtype=self.dtype)[ids]
+            else:
+                ids = ids.T if self.batch_first else ids
+                return self._forward_steps(np.empty((*ids.shape, 0), self.dtype), state, ids)
         x = self._check_x(x)
         T, B, _ = x.shape
         plan = packing.plan(lengths, T, B)  # None: every sequence has all T steps
+        if plan is None:
+            return self._forward_steps(x, state)
         state0 = self._check_state(state, B)
         between, recurrent = self._masks(T, B)  # None where nothing is dropped
-        if plan is not None:
-            return self._forward_packed(x, state0, plan, between, recurrent)
+        return self._forward_packed(x, state0, plan, between, recurrent)
+
+    def _forward_steps(self, x, state, ids=None):
+        """``forward`` without lengths: x (T, B, I) time-major; with ``ids`` (T, B), x is
+        (T, B, 0) and layer 0 looks up its input projections."""
+        T, B, _ = x.shape
+        state0 = self._check_state(state, B)
+        between, recurrent = self._masks(T, B)  # None where nothing is dropped
+        self._ids = ids
         H, D = self.hidden_size, self.num_directions
         finals = [np.empty(self._state_shape(B), self.dtype) for _ in state0]
         out = np.empty((B, T, D * H) if self.batch_first else (T, B, D * H), self.dtype)
@@ -355,7 +389,7 @@ class Recurrent:
             dirs = []
             for d in range(D):
                 reverse, j = d == 1, k * D + d
-                run = self._runner(k, d, recurrent[j])
+                run = self._runner(k, d, recurrent[j], ids if k == 0 else None)
                 S, states, cache = run(X, tuple(s[j].T for s in state0), self._buffer((k, d)))
                 for f_all, s in zip(finals, states, strict=True):
                     f_all[j] = loops.final(s, reverse).T
@@ -378,10 +412,17 @@ class Recurrent:
         self._cache = (layers, B, T, None, between)
         return out, self._pack(tuple(finals))
 
-    def _runner(self, k, d, mask=None):
+    def _runner(self, k, d, mask=None, ids=None):
         """``_run`` for direction d of layer k with recurrent dropout's mask (H, B) or None:
-        run(X, init, work, shared=None)."""
-        return functools.partial(self._run, self._weights(k, self._suffixes()[d]), d == 1, mask)
+        run(X, init, work, shared=None). With ``ids`` (T, B) (layer 0, one-hot input), W_ih
+        enters as its looked-up columns (``loops.preactivations``) and X is empty."""
+        weights = self._weights(k, self._suffixes()[d])
+        if ids is None:
+            return functools.partial(self._run, weights, d == 1, mask)
+        W_ih = weights[0]
+        return functools.partial(
+            self._run, (W_ih[:, :0], *weights[1:]), d == 1, mask, onehot=(W_ih, ids)
+        )
 
     def _forward_packed(self, x, state0, plan, between, recurrent):
         """``forward`` with lengths: the batch in length order, each direction run segment by
@@ -536,6 +577,12 @@ class Recurrent:
                     pieces, g, dh0 = loops.rnn_backward(dY_d, dh_n, cache, W_hhT, work, kept)
                 dstate0[0][j] = dh0.T
                 self._store_grads(grads, k, sfx, g)
+                if k == 0 and self._ids is not None:  # one-hot ids: dW_ih a scatter, no dx
+                    dW = np.zeros_like(W_ih)
+                    for rows, G in pieces:
+                        dW[rows] = loops.scatter_columns(G, self._ids.reshape(-1), W_ih.shape[1])
+                    grads[f"weight_ih_l0{sfx}"] = dW
+                    continue
                 for rows, G in pieces:
                     if k == 0:  # (T*B, I): the layout of x
                         part = G.T @ W_ih[rows]
@@ -549,6 +596,8 @@ class Recurrent:
         if keep_state_grads:
             self.state_grads = self._pack(tuple(kept_all))
         self._cache = None  # backward reused the forward's buffers for the gradients
+        if self._ids is not None:
+            return None, self._pack(tuple(dstate0))
         dx = dX.reshape(T, B, -1)
         dx = dx.transpose(1, 0, 2) if self.batch_first else dx
         return dx, self._pack(tuple(dstate0))
@@ -613,6 +662,11 @@ class Recurrent:
             f"bias={self.bias}, batch_first={self.batch_first}, "
             f"bidirectional={self.bidirectional}, dtype={self.dtype.name}{extra})"
         )
+
+
+def _is_ids(x) -> bool:
+    """Whether a forward's input is one-hot ids: a 2-d integer array."""
+    return isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype.kind in "iu"
 
 
 class RNN(Recurrent):

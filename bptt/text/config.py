@@ -7,6 +7,7 @@ import dataclasses
 import math
 import os
 
+from ..nn.schedule import StepSchedule
 from .data import BUILTINS, corpus_name
 from .lm import CELLS
 
@@ -40,8 +41,18 @@ class Config:
     seq_len: int = 64          # characters per chunk: the truncated-BPTT length (stream mode)
     batch: int = 32            # parallel streams of text (lines mode: lines) per step
     steps: int = 4500          # total optimizer steps; --resume continues up to this
-    lr: float = 2e-3           # Adam learning rate, constant (no schedule, so resume is exact)
+    lr: float = 2e-3           # Adam learning rate (before the schedule below)
     clip: float = 5.0          # clip the global gradient norm to this; 0: no clipping
+    # regularisation and the learning-rate schedule (issue 13); a function of the step only,
+    # never of --steps, so a resume stays exact (bptt.nn.schedule.StepSchedule)
+    embed: int = 0             # input embedding size; 0: one-hot input
+    dropout: float = 0.0       # dropout between the layers and before the head (torch's meaning)
+    recurrent_dropout: float = 0.0  # variational dropout of the state entering W_hh
+    weight_decay: float = 0.0  # decoupled weight decay (AdamW) when > 0
+    lr_decay: float = 1.0      # multiply the rate by this every --lr-decay-every steps ...
+    lr_decay_every: int = 100
+    lr_decay_start: int = 0    # ... from this step on
+    lr_warmup: int = 0         # linear warmup over this many steps; 0: none
     seed: int = 0              # seed of the initialisation and of the run's generator
     dtype: str = "float32"     # float32 or float64
     checkpoint_every: int = 250  # write checkpoint.npz every N steps (and at the end)
@@ -70,6 +81,7 @@ class Config:
                 what = {"lr": "a number > 0", "clip": "a number >= 0 (0: no clipping)",
                         "val_fraction": "a number between 0 and 1 (exclusive)"}[name]
                 raise ConfigError(f"{flag(name)}: expected {what}, got {value!r}")
+        self._validate_regularisation()
         if self.cell not in CELLS:
             raise ConfigError(f"--cell: expected one of lstm, gru, rnn, got {self.cell!r}")
         if self.dtype not in ("float32", "float64"):
@@ -91,6 +103,29 @@ class Config:
             raise ConfigError(f"--builtin {self.builtin}: a corpus of one sample per line, "
                               "trained with --lines only")
         return self
+
+    def _validate_regularisation(self) -> None:
+        """ConfigError for a bad --embed, --dropout, --weight-decay or schedule value."""
+        for name, low in (("embed", 0), ("lr_decay_every", 1), ("lr_decay_start", 0),
+                          ("lr_warmup", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"{flag(name)}: expected an integer >= {low}, got {value!r}")
+        for name, ok, what in (
+            ("dropout", lambda v: 0 <= v < 1, "a probability in [0, 1)"),
+            ("recurrent_dropout", lambda v: 0 <= v < 1, "a probability in [0, 1)"),
+            ("weight_decay", lambda v: v >= 0, "a number >= 0 (0: none)"),
+            ("lr_decay", lambda v: 0 < v <= 1, "a factor in (0, 1] (1: no decay)"),
+        ):
+            value = getattr(self, name)
+            good = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (good and math.isfinite(value) and ok(value)):
+                raise ConfigError(f"{flag(name)}: expected {what}, got {value!r}")
+
+    def schedule(self) -> StepSchedule:
+        """The learning rate of each step (bptt.nn.schedule)."""
+        return StepSchedule(self.lr, self.lr_decay, self.lr_decay_every, self.lr_decay_start,
+                            self.lr_warmup)
 
     def run_dir(self) -> str:
         return self.out or os.path.join("runs", corpus_name(self.corpus, self.builtin))

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from .data import CorpusError, Vocab
-from .lm import IGNORE, CharLM, check_sampling, draw, next_distribution
+from .lm import IGNORE, CharLM, check_sampling, draw, evaluating, next_distribution
 
 END = "\n"
 MAX_LINE = 256            # longest sample (characters) lines mode accepts; longer: an error
@@ -151,17 +151,19 @@ def sample_lines(model: CharLM, vocab: Vocab, count: int, length: int, temperatu
     end = int(vocab.encode(END)[0])
     start = np.concatenate([[end], vocab.encode(prime)]).astype(np.int64)
     x = np.repeat(start[:, None], count, axis=1)                    # (T, count)
-    logits, state = model.forward(x, None)                          # (T*count, V)
-    logits = logits[-count:]                                        # (count, V): the last step
     drawn = np.full((length, count), end, dtype=np.int64)
     alive = np.ones(count, dtype=bool)
-    for t in range(length):
-        for b in np.flatnonzero(alive):
-            drawn[t, b] = draw(next_distribution(logits[b], temperature, top_k), rng.random())
-        alive &= drawn[t] != end
-        if not alive.any() or t == length - 1:
-            break
-        logits, state = model.forward(drawn[t: t + 1], state)
+    with evaluating(model):                                         # no dropout
+        logits, state = model.forward(x, None)                      # (T*count, V)
+        logits = logits[-count:]                                    # (count, V): the last step
+        for t in range(length):
+            for b in np.flatnonzero(alive):
+                drawn[t, b] = draw(next_distribution(logits[b], temperature, top_k),
+                                   rng.random())
+            alive &= drawn[t] != end
+            if not alive.any() or t == length - 1:
+                break
+            logits, state = model.forward(drawn[t: t + 1], state)
     out = []
     for b in range(count):
         ids = drawn[:, b]

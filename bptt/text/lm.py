@@ -1,11 +1,19 @@
-"""A character-level language model: one-hot input -> stacked RNN/LSTM/GRU -> linear head.
+"""A character-level language model: one-hot or embedded input -> stacked RNN/LSTM/GRU ->
+linear head.
 
-Legend: T steps, B batch, V vocabulary size, H hidden size, L layers.
+Legend: T steps, B batch, V vocabulary size, E embedding size, H hidden size, L layers.
 
-    X = onehot(x)                (T, B, V)
+    X = onehot(x)  or  embed(x)  (T, B, V) or (T, B, E)   bptt.Embedding(V, E) with ``embed=E``
     S, state' = rnn(X, state)    (T, B, H)      bptt.RNN / LSTM / GRU with L layers
-    Z = head(S)                  (T*B, V)       bptt.Linear(H, V), logits
+    Z = head(m ⊙ S)              (T*B, V)       bptt.Linear(H, V), logits
     loss = cross_entropy(Z, y)   mean nats per predicted character
+
+The one-hot input is never built: the recurrent layer takes the ids (``forward`` of an integer
+array), so its first input product is a lookup of W_ih's columns and the gradient a scatter.
+With ``dropout=p`` (training mode only, torch's meaning) the layer drops the outputs of every
+layer but the last, and the model the last layer's outputs before the head (mask m, drawn from
+the model's own generator, ``bptt.nn.dropout``); ``recurrent_dropout=q`` is the layer's.
+``train()`` / ``eval()`` switch both; ``evaluating(model)`` is eval mode for a block.
 
 With ``lengths`` (B,) (lines mode: a batch of padded samples) row b has only its first
 lengths[b] steps: the recurrent layer runs with torch's packed-sequence meaning (no work on the
@@ -17,9 +25,13 @@ and no gradient flows back into it (``backward`` is called with no final-state g
 initial-state gradient it returns is dropped).
 """
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from .._checks import as_array, check_shape
+from ..nn import dropout as drop
+from ..nn.embedding import Embedding
 from ..nn.layers import GRU, LSTM, RNN
 from ..nn.linear import Linear
 from ..nn.losses import cross_entropy, cross_entropy_backward
@@ -31,25 +43,69 @@ IGNORE = -100        # a target left out of the loss (torch's default ignore_ind
 class CharLM:
     """Character model over a vocabulary of ``vocab_size`` symbols.
 
-    Parameters are views into the two layers, keyed ``rnn.<torch name>`` and ``head.weight``,
-    ``head.bias``; ``params`` and ``grads`` are dicts with the same keys (for bptt.Adam).
+    Parameters are views into the layers, keyed ``embed.weight`` (with ``embed`` > 0),
+    ``rnn.<torch name>`` and ``head.weight``, ``head.bias``; ``params`` and ``grads`` are dicts
+    with the same keys (for bptt.Adam). ``embed``: 0 for a one-hot input, else E. ``dropout``,
+    ``recurrent_dropout``: probabilities in [0, 1] (module docstring). The model starts in
+    training mode, as torch's.
     """
 
     def __init__(self, vocab_size: int, cell: str = "lstm", hidden: int = 256, layers: int = 2,
-                 dtype=np.float32, seed: int | None = None):
+                 dtype=np.float32, seed: int | None = None, embed: int = 0,
+                 dropout: float = 0.0, recurrent_dropout: float = 0.0):
         if cell not in CELLS:
             raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {cell!r}")
-        seeds = np.random.default_rng(seed).integers(0, 2**63, size=2)
-        self.cell, self.vocab_size = cell, int(vocab_size)
-        self.rnn = CELLS[cell](self.vocab_size, hidden, num_layers=layers, dtype=dtype,
-                               seed=int(seeds[0]))
+        if isinstance(embed, bool) or not isinstance(embed, (int, np.integer)) or embed < 0:
+            raise ValueError(f"embed: expected an integer >= 0 (0: one-hot input), got {embed!r}")
+        gen = np.random.default_rng(seed)
+        seeds = gen.integers(0, 2**63, size=2)   # (the one-hot model's draws, first, as before)
+        self.cell, self.vocab_size, self.embed_dim = cell, int(vocab_size), int(embed)
+        self.dropout = drop.check_rate("dropout", dropout)
+        self.embed = None
+        if self.embed_dim:
+            self.embed = Embedding(self.vocab_size, self.embed_dim, dtype=dtype,
+                                   seed=int(gen.integers(0, 2**63)))
+        self.rnn = CELLS[cell](self.embed_dim or self.vocab_size, hidden, num_layers=layers,
+                               dtype=dtype, seed=int(seeds[0]), dropout=self.dropout,
+                               recurrent_dropout=recurrent_dropout)
         self.head = Linear(hidden, self.vocab_size, dtype=dtype, seed=int(seeds[1]))
         self.dtype = self.rnn.dtype
         self.params = {f"{k}.{n}": p for k, m in self._parts() for n, p in m.params.items()}
         self.grads: dict[str, np.ndarray] = {}
+        self.training = True
+        self._rng = drop.generator(int(seeds[1]))   # the mask before the head
+        self._mask = None
 
     def _parts(self):
-        return (("rnn", self.rnn), ("head", self.head))
+        embed = (("embed", self.embed),) if self.embed is not None else ()
+        return (*embed, ("rnn", self.rnn), ("head", self.head))
+
+    def train(self, mode: bool = True) -> "CharLM":
+        """Training mode (dropout on) or, with mode False, evaluation mode; returns the model."""
+        self.training = bool(mode)
+        self.rnn.train(mode)
+        return self
+
+    def eval(self) -> "CharLM":
+        """Evaluation mode: no dropout (``train(False)``); returns the model."""
+        return self.train(False)
+
+    def get_rng_state(self) -> dict:
+        """The states of the dropout masks' generators (the layer's and the head's; JSON)."""
+        return {"rnn": self.rnn.get_rng_state(), "head": drop.get_state(self._rng)}
+
+    def set_rng_state(self, state: dict) -> None:
+        """Continue the masks from ``get_rng_state``'s state (ValueError if it is not one)."""
+        if not isinstance(state, dict) or set(state) != {"rnn", "head"}:
+            raise ValueError(f"rng_state: expected a dict with keys 'rnn' and 'head' from "
+                             f"get_rng_state, got {str(state)[:80]}")
+        before = self.rnn.get_rng_state()
+        self.rnn.set_rng_state(state["rnn"])
+        try:
+            drop.set_state(self._rng, state["head"])
+        except ValueError:
+            self.rnn.set_rng_state(before)
+            raise
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {name: p.copy() for name, p in self.params.items()}
@@ -69,22 +125,20 @@ class CharLM:
         for name, value in loaded.items():
             self.params[name][...] = value      # the layers' own arrays
 
-    def _onehot(self, x: np.ndarray) -> np.ndarray:
-        """x: (T, B) ids -> (T, B, V) one-hot in the model's dtype."""
-        X = np.zeros(x.shape + (self.vocab_size,), dtype=self.dtype)
-        np.put_along_axis(X, x[..., None], 1, axis=-1)
-        return X
-
     def forward(self, x: np.ndarray, state=None, lengths=None):
         """x: (T, B) ids; state: the recurrent layer's state or None (zeros); lengths: (B,) valid
         steps per row, or None (all T). Returns logits (T*B, V) and the final state (detached
         copies; with lengths, each row's state at its own last step). Raises FloatingPointError
         if the recurrent output is NaN or infinite."""
-        out, state = self.rnn.forward(self._onehot(x), state, lengths=lengths)   # (T, B, H)
+        x = np.asarray(x)
+        inputs = x if self.embed is None else self.embed.forward(x)   # ids, or (T, B, E)
+        out, state = self.rnn.forward(inputs, state, lengths=lengths)   # (T, B, H)
         if not np.isfinite(out).all():      # parameters gone to huge values: not a bad argument
             raise FloatingPointError("the model's recurrent output is NaN or infinite (its "
                                      "parameters have diverged)")
-        logits = self.head.forward(out.reshape(-1, out.shape[-1]))  # (T*B, V)
+        out = out.reshape(-1, out.shape[-1])                                    # (T*B, H)
+        self._mask = drop.draw(self._rng, self.dropout, out.shape, self.dtype, self.training)
+        logits = self.head.forward(drop.apply(out, self._mask))     # (T*B, V)
         return logits, state
 
     def loss(self, x: np.ndarray, y: np.ndarray, state=None,
@@ -102,12 +156,25 @@ class CharLM:
         logits, state = self.forward(x, state, lengths)
         loss, cache = cross_entropy(logits, y.reshape(-1), ignore_index=IGNORE)
         dlogits = cross_entropy_backward(1.0, cache)                # (T*B, V)
-        for _, part in self._parts():   # backward adds into grads (torch's rule): this batch's
+        for _, part in self._parts():           # backward adds into grads (torch's rule): a clean slate
             part.zero_grad()
-        dout = self.head.backward(dlogits)                          # (T*B, H)
-        self.rnn.backward(dout.reshape(x.shape + (-1,)), None)
+        dout = drop.apply(self.head.backward(dlogits), self._mask)  # (T*B, H)
+        dx, _ = self.rnn.backward(dout.reshape(x.shape + (-1,)), None)
+        if self.embed is not None:
+            self.embed.backward(dx)
         self.grads = {f"{k}.{n}": g for k, m in self._parts() for n, g in m.grads.items()}
         return loss, state
+
+
+@contextmanager
+def evaluating(model: CharLM):
+    """Within the block the model is in evaluation mode (no dropout); then its mode before."""
+    was = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was)
 
 
 def next_distribution(logits: np.ndarray, temperature: float, top_k: int | None) -> np.ndarray:
@@ -167,11 +234,12 @@ def sample(model: CharLM, vocab, length: int, temperature: float = 1.0, top_k: i
         raise ValueError(f"--prime: character {c!r} (U+{ord(c):04X}) is not in the vocabulary")
     start = prime or ("\n" if "\n" in vocab.chars else vocab.chars[0])
     ids = vocab.encode(start)[:, None]                              # (T, 1)
-    logits, state = model.forward(ids, None)
     out = []
-    for _ in range(length):
-        p = next_distribution(logits[-1], temperature, top_k)
-        nxt = draw(p, rng.random())
-        out.append(nxt)
-        logits, state = model.forward(np.array([[nxt]]), state)
+    with evaluating(model):
+        logits, state = model.forward(ids, None)
+        for _ in range(length):
+            p = next_distribution(logits[-1], temperature, top_k)
+            nxt = draw(p, rng.random())
+            out.append(nxt)
+            logits, state = model.forward(np.array([[nxt]]), state)
     return prime + vocab.decode(out)

@@ -1,7 +1,8 @@
 """A run's record: ``metrics.csv`` (a row every ``--log-every`` steps and at each validation)
 and ``loss.png`` (train and validation loss against step, the best validation marked).
 
-``best_step`` is the step of the lowest validation loss so far, whose state is in best.npz."""
+``best_step`` is the step of the lowest validation loss so far, whose state is in best.npz;
+``lr`` the learning rate of the row's step (the schedule's, ``Config.schedule``)."""
 
 import csv
 import os
@@ -9,7 +10,7 @@ import os
 from . import checkpoint as ckpt
 
 METRICS, PLOT = "metrics.csv", "loss.png"
-COLUMNS = ["step", "train_loss", "val_loss", "chars_per_sec", "elapsed_s", "best_step"]
+COLUMNS = ["step", "train_loss", "val_loss", "chars_per_sec", "elapsed_s", "best_step", "lr"]
 TIMING = ("chars_per_sec", "elapsed_s")
 
 

@@ -8,7 +8,8 @@ to the metadata by the caller.
 Checkpoint entries written here:
 
     param/<name>                 model parameters
-    adam_m/<name>, adam_v/<name> Adam's moments (its step count is ``adam_t`` in the metadata)
+    adam_m/<name>, adam_v/<name> Adam's (or AdamW's) moments (its step count is ``adam_t`` in the
+                                 metadata; the learning rate is the schedule's for the step)
     state/0, state/1             the carried hidden state h (L, B, H) and, for an LSTM, c
     order                        lines mode: this epoch's order of the training lines (n_train,)
 """
@@ -67,7 +68,8 @@ class RunState:
         meta = {"step": self.step, "position": self.position, "adam_t": self.opt.t,
                 "rng": self.rng.bit_generator.state, "loss_sum": self.loss_sum,
                 "loss_count": self.loss_count, "elapsed_s": self.elapsed(),
-                "last_val": self.last_val, "best": self.best}
+                "last_val": self.last_val, "best": self.best,
+                "dropout_rng": self.model.get_rng_state()}
         return arrays, meta
 
     @classmethod
@@ -79,6 +81,8 @@ class RunState:
         try:
             model.load_state_dict(ckpt.prefixed(arrays, "param"))
             rng.bit_generator.state = meta["rng"]
+            if "dropout_rng" in meta:     # (absent from checkpoints before dropout)
+                model.set_rng_state(meta["dropout_rng"])
             run = cls(model, opt, rng, step=_count(meta, "step", where),
                       position=_count(meta, "position", where),
                       loss_sum=float(meta["loss_sum"]), loss_count=int(meta["loss_count"]),

@@ -5,9 +5,11 @@ A run folder holds ``checkpoint.npz`` (bptt.text.checkpoint), ``metrics.csv`` an
 (bptt.text.state) that the checkpoint saves and restores whole, and its data, one object with the
 interface of ``bptt.text.data.StreamData``. One step reads batch ``position`` of the epoch, runs
 forward and backward (from the carried state when the data carries state over: truncated BPTT),
-clips the global gradient norm and takes an Adam step at a constant learning rate.
-Nothing depends on ``steps`` except where the loop stops, so a run resumed from step k goes on
-exactly as if it had never stopped.
+clips the global gradient norm and takes an Adam (with --weight-decay, AdamW) step at the rate
+the schedule gives for the step (``Config.schedule``). Nothing depends on ``steps`` except where
+the loop stops, so a run resumed from step k goes on exactly as if it had never stopped; the
+model is in training mode (dropout) for the steps and in evaluation mode for validation and
+sampling.
 """
 
 import dataclasses
@@ -24,7 +26,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..nn.layers import GATES
-from ..nn.optim import Adam, clip_grad_norm
+from ..nn.optim import Adam, AdamW, clip_grad_norm
 from . import checkpoint as ckpt
 from . import lines
 from .config import RESUMABLE, Config, ConfigError, DivergedError, RunError, flag, with_preset
@@ -38,7 +40,7 @@ from .data import (
     read_files,
     split,
 )
-from .lm import CharLM, sample
+from .lm import CharLM, evaluating, sample
 from .record import METRICS, PLOT, Meter, Record
 from .runlock import RunLock
 from .state import RunState
@@ -120,7 +122,7 @@ def _run(cfg: Config, arrays: dict, meta: dict, lock: RunLock, progress: bool | 
             raise OSError(err.errno, err.strerror, os.path.join(out, name)) from None
 
     from tqdm import tqdm
-    meter, saved = Meter(), -1
+    meter, saved, schedule = Meter(), -1, cfg.schedule()
     # NaN/inf is caught by the checks below, which name the step: no RuntimeWarnings on stderr
     with _stop_requests() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         lock.hold()                               # creates the folder; one trainer per folder
@@ -137,6 +139,7 @@ def _run(cfg: Config, arrays: dict, meta: dict, lock: RunLock, progress: bool | 
                     run.order, run.carried = data.shuffle(run.rng), None
                 x, y, lengths = data.batch(run.position, run.order)
                 t0 = time.perf_counter()
+                run.opt.lr = schedule(run.step)   # the rate of this step: a function of the step
                 loss, state = _step(run, x, y, lengths, cfg.clip, path)
                 meter.add(time.perf_counter() - t0, _targets(y, lengths))
                 run.advance(loss, data.next(run.position), state if data.carries_state else None)
@@ -195,13 +198,14 @@ def evaluate(model: CharLM, data) -> float:
     """Mean loss per predicted symbol over all of ``data.validation()``; NaN if the model's
     output is not finite."""
     total, count, state = 0.0, 0, None
-    for x, y, lengths in data.validation():
-        try:
-            loss, state = model.loss(x, y, state if data.carries_state else None, lengths)
-        except FloatingPointError:              # diverged parameters; the caller stops the run
-            return math.nan
-        n = _targets(y, lengths)
-        total, count = total + loss * n, count + n
+    with evaluating(model):                     # no dropout
+        for x, y, lengths in data.validation():
+            try:
+                loss, state = model.loss(x, y, state if data.carries_state else None, lengths)
+            except FloatingPointError:          # diverged parameters; the caller stops the run
+                return math.nan
+            n = _targets(y, lengths)
+            total, count = total + loss * n, count + n
     return total / count
 
 
@@ -224,7 +228,7 @@ def _add_row(record: Record, bar, run: RunState, val: float | None, meter: Meter
     record.add({"step": run.step, "train_loss": repr(run.train_loss()),
                 "val_loss": "" if val is None else repr(val),
                 "chars_per_sec": f"{meter.rate():.1f}", "elapsed_s": f"{run.elapsed():.2f}",
-                "best_step": run.best[0] if run.best else ""})
+                "best_step": run.best[0] if run.best else "", "lr": repr(run.opt.lr)})
     best = {"best": f"{run.best[1]:.3f}@{run.best[0]}"} if run.best else {}
     bar.set_postfix(loss=f"{run.train_loss():.3f}", chars_s=f"{meter.rate():.0f}", **best,
                     refresh=False)
@@ -407,7 +411,8 @@ def _start(cfg: Config, vocab: Vocab, data, arrays: dict, meta: dict, path: str)
         check_sizes(cfg, vocab.size, arrays, path)  # before building anything of that size
     rng = np.random.default_rng(cfg.seed)
     model = initial_model(cfg, vocab.size, rng)
-    opt = Adam(model.params, lr=cfg.lr)
+    opt = (AdamW(model.params, lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.weight_decay > 0
+           else Adam(model.params, lr=cfg.lr))
     if not meta:
         return RunState(model, opt, rng)
     run = RunState.from_checkpoint(arrays, meta, model, opt, rng, cfg.batch, path)
@@ -424,18 +429,23 @@ def initial_model(cfg: Config, vocab_size: int, rng: np.random.Generator) -> Cha
     ``rng`` (``np.random.default_rng(cfg.seed)`` when the run starts): the same config and
     vocabulary give the same initialisation (bptt inspect compares a run with it)."""
     return CharLM(vocab_size, cfg.cell, cfg.hidden, cfg.layers, np.dtype(cfg.dtype),
-                  seed=int(rng.integers(0, 2**63)))
+                  seed=int(rng.integers(0, 2**63)), **_model_options(cfg))
+
+
+def _model_options(cfg: Config) -> dict:
+    return {"embed": cfg.embed, "dropout": cfg.dropout,
+            "recurrent_dropout": cfg.recurrent_dropout}
 
 
 def check_sizes(cfg: Config, vocab_size: int, arrays: dict, where: str) -> None:
     """CheckpointError unless the stored parameters have the sizes that the config (--cell,
-    --hidden, --layers) and vocabulary imply: checked on the arrays' shapes before the model is
+    --hidden, --layers, --embed) and vocabulary imply: checked on the arrays' shapes before the model is
     built, so that a config claiming, say, --hidden 30000 never allocates a model of that size
     (the arrays themselves are bounded by the file's size, see checkpoint.load)."""
     params = ckpt.prefixed(arrays, "param")
     gates, h = GATES[cfg.cell.upper()], cfg.hidden
-    claims = f"its config (--cell {cfg.cell} --hidden {h} --layers {cfg.layers}, {vocab_size} " \
-             "characters)"
+    claims = f"its config (--cell {cfg.cell} --hidden {h} --layers {cfg.layers} --embed " \
+             f"{cfg.embed}, {vocab_size} characters)"
 
     def expect(name, shape):
         got = params.get(name)
@@ -445,6 +455,9 @@ def check_sizes(cfg: Config, vocab_size: int, arrays: dict, where: str) -> None:
                                        f"{shape}; the checkpoint holds {held}")
 
     expect("head.weight", (vocab_size, h))
+    if cfg.embed:
+        expect("embed.weight", (vocab_size, cfg.embed))
+    expect("rnn.weight_ih_l0", (gates * h, cfg.embed or vocab_size))
     for k in range(cfg.layers):              # stops at the first layer the file does not hold
         expect(f"rnn.weight_hh_l{k}", (gates * h, h))
     if f"rnn.weight_hh_l{cfg.layers}" in params:
@@ -475,7 +488,8 @@ def load_run(path: str, latest: bool = False) -> Loaded:
         cfg = Config(**meta["config"]).validate()
         vocab = Vocab(meta["vocab"])
         check_sizes(cfg, vocab.size, arrays, path)
-        model = CharLM(vocab.size, cfg.cell, cfg.hidden, cfg.layers, np.dtype(cfg.dtype))
+        model = CharLM(vocab.size, cfg.cell, cfg.hidden, cfg.layers, np.dtype(cfg.dtype),
+                       **_model_options(cfg)).eval()          # for sampling: no dropout
         model.load_state_dict(ckpt.prefixed(arrays, "param"))
     except (KeyError, TypeError, ValueError) as err:
         raise ckpt.CheckpointError(f"{path}: config, vocabulary and parameters do not fit "

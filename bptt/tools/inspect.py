@@ -82,7 +82,7 @@ def in_float64(model: CharLM) -> CharLM:
     if model.dtype == np.float64:
         return model
     copy = CharLM(model.vocab_size, model.cell, model.rnn.hidden_size, model.rnn.num_layers,
-                  np.float64)
+                  np.float64, embed=model.embed_dim)                # (no dropout)
     copy.load_state_dict(model.params)
     return copy
 
@@ -90,7 +90,7 @@ def in_float64(model: CharLM) -> CharLM:
 def initial_of(meta: dict, vocab: Vocab) -> CharLM:
     """The run's model at its initialisation: same config, same seed, as ``bptt train`` drew it."""
     cfg = Config(**meta["config"])
-    return initial_model(cfg, vocab.size, np.random.default_rng(cfg.seed))
+    return initial_model(cfg, vocab.size, np.random.default_rng(cfg.seed)).eval()
 
 
 # ------------------------------------------------------------------------------ measurements
@@ -100,6 +100,14 @@ def onehot(ids: np.ndarray, V: int, dtype) -> np.ndarray:
     X = np.zeros((len(ids), 1, V), dtype)
     X[np.arange(len(ids)), 0, ids] = 1
     return X
+
+
+def layer_input(model: CharLM, ids: np.ndarray) -> np.ndarray:
+    """(T,) ids -> (T, 1, I): the recurrent layer's input for a batch of one, one-hot (I = V)
+    or, for a model with an embedding, the embedded characters (I = E)."""
+    if model.embed is None:
+        return onehot(ids, model.vocab_size, model.dtype)
+    return model.embed.forward(ids[:, None])
 
 
 def last_loss_state_grads(layer, X: np.ndarray, dout_last: np.ndarray):
@@ -126,7 +134,7 @@ def flow_norms(state_grads) -> dict[str, np.ndarray]:
 def gradient_flow(model: CharLM, ids: np.ndarray) -> dict[str, np.ndarray]:
     """Norms of dL/dh_t (and dL/dc_t) by distance back, for L = cross-entropy of the last
     target given the passage ``ids`` (N,). See ``flow_norms``."""
-    X = onehot(ids[:-1], model.vocab_size, model.dtype)
+    X = layer_input(model, ids[:-1])
     T = X.shape[0]
     out, _ = model.rnn.forward(X)
     logits = model.head.forward(out[-1])                      # (1, V) the last position
@@ -151,7 +159,7 @@ def trace(model: CharLM, ids: np.ndarray) -> Trace:
     """States of every layer after every step of reading ``ids[:-1]``, from the engine one step
     at a time, and the σ gates recomputed from them (see the module docstring)."""
     layer = model.rnn
-    X = onehot(ids[:-1], model.vocab_size, model.dtype)
+    X = layer_input(model, ids[:-1])
     T, L, H = X.shape[0], layer.num_layers, layer.hidden_size
     hs, cs, state = np.empty((L, T, H), model.dtype), np.empty((L, T, H), model.dtype), None
     for t in range(T):
