@@ -220,7 +220,7 @@ def test_hidden_states_every_layer_and_step(tmp_path, corpus, cell):
     L, T, H = 3, len(text), 8
     assert got.h.shape == (L, T, H) and got.text == text
     assert (got.c is None) == (cell != "lstm") and (got.c is None or got.c.shape == (L, T, H))
-    X = model.lm._onehot(model._vocab.encode(text)[:, None])
+    X = model.lm.inputs(model._vocab.encode(text)[:, None])
     out, final = model.lm.rnn.forward(X)
     np.testing.assert_allclose(got.h[-1], out[:, 0], rtol=0, atol=1e-12)   # the layer's forward
     logits, _ = model.lm.forward(model._vocab.encode(text)[:, None])
@@ -241,7 +241,7 @@ def test_hidden_states_of_a_lines_run_start_after_the_end_symbol(tmp_path):
     model = api.load(run.out)
     got = model.hidden_states("ann")
     ids = model._vocab.encode("\nann")[:, None]
-    out, _ = model.lm.rnn.forward(model.lm._onehot(ids))
+    out, _ = model.lm.rnn.forward(model.lm.inputs(ids))
     np.testing.assert_allclose(got.h[-1], out[1:, 0], rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="^text: .*'\\\\n'"):
         model.hidden_states("an\nn")

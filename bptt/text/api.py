@@ -278,7 +278,7 @@ class Model:
         self._check_text("text", text)
         start = lines_mode.END if self.config.lines else ""
         ids = self._vocab.encode(start + text)[:, None]                    # (T, 1)
-        h, c = layer_states(self.lm.rnn, self.lm._onehot(ids))
+        h, c = layer_states(self.lm.rnn, self.lm.inputs(ids))
         skip = len(start)
         return HiddenStates(text, h[:, skip:, 0], None if c is None else c[:, skip:, 0])
 

@@ -125,6 +125,15 @@ class CharLM:
         for name, value in loaded.items():
             self.params[name][...] = value      # the layers' own arrays
 
+    def inputs(self, ids: np.ndarray) -> np.ndarray:
+        """(T, B) ids -> (T, B, I), the recurrent layers' float input: one-hot (I = V) or, with
+        an embedding, the embedded characters (I = E). For reading states layer by layer
+        (``bptt.load(...).hidden_states``, ``bptt inspect``); ``forward`` itself never builds
+        the one-hot array."""
+        if self.embed is None:
+            return np.eye(self.vocab_size, dtype=self.dtype)[ids]
+        return self.embed.forward(ids)
+
     def forward(self, x: np.ndarray, state=None, lengths=None):
         """x: (T, B) ids; state: the recurrent layer's state or None (zeros); lengths: (B,) valid
         steps per row, or None (all T). Returns logits (T*B, V) and the final state (detached
@@ -156,7 +165,7 @@ class CharLM:
         logits, state = self.forward(x, state, lengths)
         loss, cache = cross_entropy(logits, y.reshape(-1), ignore_index=IGNORE)
         dlogits = cross_entropy_backward(1.0, cache)                # (T*B, V)
-        for _, part in self._parts():           # backward adds into grads (torch's rule): a clean slate
+        for _, part in self._parts():   # backward adds into grads (torch's rule): a clean slate
             part.zero_grad()
         dout = drop.apply(self.head.backward(dlogits), self._mask)  # (T*B, H)
         dx, _ = self.rnn.backward(dout.reshape(x.shape + (-1,)), None)

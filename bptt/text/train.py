@@ -439,9 +439,9 @@ def _model_options(cfg: Config) -> dict:
 
 def check_sizes(cfg: Config, vocab_size: int, arrays: dict, where: str) -> None:
     """CheckpointError unless the stored parameters have the sizes that the config (--cell,
-    --hidden, --layers, --embed) and vocabulary imply: checked on the arrays' shapes before the model is
-    built, so that a config claiming, say, --hidden 30000 never allocates a model of that size
-    (the arrays themselves are bounded by the file's size, see checkpoint.load)."""
+    --hidden, --layers, --embed) and vocabulary imply: checked on the arrays' shapes before the
+    model is built, so that a config claiming, say, --hidden 30000 never allocates a model of
+    that size (the arrays themselves are bounded by the file's size, see checkpoint.load)."""
     params = ckpt.prefixed(arrays, "param")
     gates, h = GATES[cfg.cell.upper()], cfg.hidden
     claims = f"its config (--cell {cfg.cell} --hidden {h} --layers {cfg.layers} --embed " \

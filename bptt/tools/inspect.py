@@ -105,9 +105,7 @@ def onehot(ids: np.ndarray, V: int, dtype) -> np.ndarray:
 def layer_input(model: CharLM, ids: np.ndarray) -> np.ndarray:
     """(T,) ids -> (T, 1, I): the recurrent layer's input for a batch of one, one-hot (I = V)
     or, for a model with an embedding, the embedded characters (I = E)."""
-    if model.embed is None:
-        return onehot(ids, model.vocab_size, model.dtype)
-    return model.embed.forward(ids[:, None])
+    return model.inputs(ids[:, None])
 
 
 def last_loss_state_grads(layer, X: np.ndarray, dout_last: np.ndarray):
