@@ -141,7 +141,8 @@ class Config:
 LINES_ONLY = ("names",)
 PRESETS = {
     "names": {"lines": True, "hidden": 256, "layers": 2, "batch": 32, "lr": 2e-3, "steps": 2000,
-              "eval_every": 50, "checkpoint_every": 250},
+              "eval_every": 50, "checkpoint_every": 250, "embed": 32, "dropout": 0.2,
+              "lr_decay": 0.85, "lr_decay_every": 100, "lr_decay_start": 800},
 }
 # Options that mean nothing in lines mode (a sample is one line; validation reads every line).
 STREAM_ONLY = ("seq_len", "eval_chars")

@@ -66,8 +66,9 @@ class CharLM:
             self.embed = Embedding(self.vocab_size, self.embed_dim, dtype=dtype,
                                    seed=int(gen.integers(0, 2**63)))
         self.rnn = CELLS[cell](self.embed_dim or self.vocab_size, hidden, num_layers=layers,
-                               dtype=dtype, seed=int(seeds[0]), dropout=self.dropout,
-                               recurrent_dropout=recurrent_dropout)
+                               dtype=dtype, seed=int(seeds[0]),
+                               dropout=self.dropout if layers > 1 else 0.0,  # (one layer: the
+                               recurrent_dropout=recurrent_dropout)          # head's mask only)
         self.head = Linear(hidden, self.vocab_size, dtype=dtype, seed=int(seeds[1]))
         self.dtype = self.rnn.dtype
         self.params = {f"{k}.{n}": p for k, m in self._parts() for n, p in m.params.items()}
