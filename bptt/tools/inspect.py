@@ -95,13 +95,6 @@ def initial_of(meta: dict, vocab: Vocab) -> CharLM:
 
 # ------------------------------------------------------------------------------ measurements
 
-def onehot(ids: np.ndarray, V: int, dtype) -> np.ndarray:
-    """(T,) ids -> (T, 1, V): the model's input for a batch of one."""
-    X = np.zeros((len(ids), 1, V), dtype)
-    X[np.arange(len(ids)), 0, ids] = 1
-    return X
-
-
 def layer_input(model: CharLM, ids: np.ndarray) -> np.ndarray:
     """(T,) ids -> (T, 1, I): the recurrent layer's input for a batch of one, one-hot (I = V)
     or, for a model with an embedding, the embedded characters (I = E)."""
