@@ -99,6 +99,8 @@ M, Zf      (R, N), (K, N)     -                            all segments' gate gr
 =========  =================  ===========================  ====================================
 """
 
+import itertools
+
 import numpy as np
 
 from ..cells import gru, lstm, rnn
@@ -149,32 +151,21 @@ def states(Z: np.ndarray, H: int) -> np.ndarray:
     return Z[:, Z.shape[1] - H :]
 
 
-def _nothing(*_) -> None:
-    """The feed and the backward multiply of a layer without recurrent dropout."""
-
-
 def recurrent_inputs(Z: np.ndarray, h0: np.ndarray, mask, reverse: bool, work) -> tuple:
-    """The states S (T+1, H, B), holding the initial state h0 (H, B), and ``feed(s)``, which
-    writes what enters the recurrent product from S[s] into the h rows of Z[s] (done here for
-    h0; the loop calls it after each step).
+    """The states S (T+1, H, B), holding the initial state h0 (H, B), and ``fed``: None, or the
+    (T, H, B) rows of Z (time order) into which step t writes what enters the next recurrent
+    product, m ⊙ S[cur] (done here for h0; the loop does it after each step).
 
-    Without a mask (None) those rows are the states: S is a view of them and feed does nothing.
-    With recurrent dropout's mask m (H, B), S is a buffer of its own and feed writes m ⊙ S[s].
+    Without a mask (None) those rows are the states: S is a view of them and ``fed`` is None.
+    With recurrent dropout's mask m (H, B), S is a buffer of its own.
     """
     R = states(Z, h0.shape[0])
     S = R if mask is None else work("S", R.shape)
     initial(S, reverse)[...] = h0
     if mask is None:
-        return S, _nothing
-    feed = lambda s: np.multiply(S[s], mask, out=R[s])  # noqa: E731
-    feed(Z.shape[0] - 1 if reverse else 0)
-    return S, feed
-
-
-def through_mask(mask):
-    """``back(dh)``: dh <- m ⊙ dh in place, the gradient of the recurrent product's input taken
-    back to the state (with recurrent dropout's mask m); does nothing without a mask."""
-    return _nothing if mask is None else (lambda dh: np.multiply(dh, mask, out=dh))
+        return S, None
+    np.multiply(initial(S, reverse), mask, out=initial(R, reverse))
+    return S, outputs(R, reverse)
 
 
 def copy_scaled(src: np.ndarray, dst: np.ndarray, scale=None) -> None:
@@ -250,47 +241,93 @@ def joined_weights(W_ih, W_hh, bias, out, scale=None) -> np.ndarray:
 
 
 def preactivations(W_ih, W_hh, bias, Z, reverse, work, scale=None, shared=None, onehot=None):
-    """For RNN, LSTM and the GRU's r and z gates: a function ``step(t, p, out)`` that writes the
-    pre-activations of step t (G*H, B), from the state S[p], into ``out``; and whether they come
-    multiplied by ``scale``. ``shared`` as in ``built``; ``onehot``: None, or (W_in (G*H, V),
-    ids (T, B)) for a one-hot input (then X is empty): step t adds the columns ids[t] of W_in.
+    """For RNN, LSTM and the GRU's r and z gates: ``(W, reads, adds)``, so that the
+    pre-activations of step t (G*H, B), from the state it starts from, multiplied by ``scale``
+    per gate if given (σ's ½, exact), are ``W @ reads[t]``, plus ``adds[t]`` unless ``adds``
+    is None. reads: (T, K, B) views of the blocks Z in time order; adds: None, a (T, G*H, B)
+    array, or (one-hot input at B >= 8) an object whose ``[t]`` gathers step t's (G*H, B).
+    ``shared`` as in ``built``; ``onehot``: None, or (W_in (G*H, V), ids (T, B)) for a one-hot
+    input (then X is empty): step t adds the columns ids[t] of W_in. ``per_step`` walks them.
 
-    With a batch of 8 or more, one GEMM of the joined weights [W_ih | b | W_hh] (copied each
-    forward, ``scale`` folded in) by the block Z[p]. With a smaller batch each GEMM is a
-    matrix-vector product that costs in proportion to the matrix, so the joined matrix would
-    cost more than it saves (measured: B=1 H=512 LSTM ~5% slower): the input projections are
-    computed before the loop and each step is W_hh @ h plus one of them.
+    With a batch of 8 or more, or a joined matrix of at most ``JOIN_SMALL`` entries, one GEMM
+    of the joined weights [W_ih | b | W_hh] (copied each forward, ``scale`` folded in) by the
+    block Z[p]. With a smaller batch each GEMM is a matrix-vector product that costs in
+    proportion to the matrix, so a large joined matrix would cost more than it saves
+    (measured: B=1 H=512 LSTM ~5% slower): the input projections are computed before the loop
+    and each step is W_hh @ h plus one of them. Below a batch of 8 the matrix is kept in
+    column-major order, whose matrix-vector product OpenBLAS runs faster (2-core Xeon, 64 x 33
+    float32, B=1: 0.63 against 0.88 us; 64 x 16: 0.59 against 0.77 us).
     """
     (GH, H), B, I = W_hh.shape, Z.shape[2], W_ih.shape[1]
-    if B >= 8:
+    reads = previous(Z, reverse)
+    if B >= 8 or GH * (I + 1 + H) <= JOIN_SMALL:
         W = built(
             shared, "W", lambda: joined_weights(W_ih, W_hh, bias, work("W", (GH, I + 1 + H)), scale)
         )
+        if B < 8:
+            W = built(shared, "WF", lambda: column_major(W, work("WF", W.shape[::-1])))
         if onehot is None:
-            return (lambda t, p, out: np.dot(W, Z[p], out)), scale is not None
+            return W, reads, None
         W_in, ids = onehot
         scaled = work("Wl", W_in.shape)  # scaled as the joined weights (½ or 1: exact)
         copy_scaled(W_in, scaled, scale)
+        if B < 8:
+            return W, reads, lookup(scaled, ids)
         W_rows = work("WlT", W_in.shape[::-1])  # (V, G*H): a step gathers B contiguous rows
         np.copyto(W_rows, scaled.T)  # (measured: 2.4 against 3.5 ms per 64 steps for
         rows = work("Wlr", (B, GH))  # gathering columns, G*H = 1024, V = 65, B = 32)
-
-        def joined(t, p, out):
-            np.dot(W, Z[p], out)
-            np.add(out, np.take(W_rows, ids[t], axis=0, out=rows).T, out)
-
-        return joined, scale is not None
-    P = work("P", (Z.shape[0] - 1, 1, GH, B))
+        return W, reads, _Gathered(W_rows, ids, rows)
+    T, G = reads.shape[0], GH // H
+    P = work("P", (T, 1, GH, B))
     project(W_ih, bias, Z, reverse, work, P)
     if onehot is not None:
         P[:, 0] += lookup(*onehot)
-    R = states(Z, H)  # what enters the recurrent product
+    if scale is not None:
+        np.multiply(P.reshape(T, G, H, B), scale, out=P.reshape(T, G, H, B))
+    W = built(shared, "Wh", lambda: scaled_column_major(W_hh, scale, work("Wh", (H, GH))))
+    return W, states(reads, H), P[:, 0]
 
-    def step(t, p, out):
-        np.dot(W_hh, R[p], out)
-        np.add(out, P[t, 0], out)
 
-    return step, False
+JOIN_SMALL = 4096  # entries of [W_ih | b | W_hh] up to which B < 8 also takes the joined GEMM
+# (2-core Xeon, float32, B=1: 64 x 33 joined 0.63 us against 0.59 + 0.37 for W_hh h + P[t])
+
+
+def column_major(W: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """W (R, C) copied into ``out`` (C, R); returns ``out.T``, W's values in column-major order."""
+    np.copyto(out, W.T)
+    return out.T
+
+
+def scaled_column_major(W_hh: np.ndarray, scale, out: np.ndarray) -> np.ndarray:
+    """W_hh (G*H, H), each gate block multiplied by ``scale`` (G, 1, 1) if given, in column-major
+    order: written into ``out`` (H, G*H), returned as ``out.T``."""
+    if scale is None:
+        return column_major(W_hh, out)
+    G, H = scale.shape[0], W_hh.shape[1]
+    np.multiply(W_hh.T.reshape(H, G, H), scale.reshape(G, 1), out=out.reshape(H, G, H))
+    return out.T
+
+
+class _Gathered:
+    """``adds`` of a one-hot input at B >= 8: ``[t]`` gathers the rows ids[t] of W_in^T
+    (V, G*H) into ``rows`` (B, G*H) and returns them as (G*H, B)."""
+
+    def __init__(self, W_rows, ids, rows):
+        self.W_rows, self.ids, self.rows = W_rows, ids, rows
+
+    def __getitem__(self, t):
+        return np.take(self.W_rows, self.ids[t], axis=0, out=self.rows).T
+
+
+def per_step(seq, T: int, reverse: bool):
+    """The items of ``seq`` (indexed by step, time order) in the order the loop visits them:
+    an array's per-step views made by NumPy's own iteration (cheaper than indexing in Python),
+    None repeated if ``seq`` is None."""
+    if seq is None:
+        return itertools.repeat(None, T)
+    if isinstance(seq, np.ndarray):
+        return seq[::-1] if reverse else seq
+    return map(seq.__getitem__, range(T - 1, -1, -1) if reverse else range(T))
 
 
 def lookup(W_ih: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -382,6 +419,11 @@ def feature_major(dG: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------- RNN
+#
+# The loops below visit the steps through ``per_step`` (per-step views made by NumPy's
+# iteration), keep every operand of a step's ufuncs the same shape (broadcasting costs more
+# than the work at a small batch) and make one call per equation; the forward visits steps in
+# its direction's order, the backward in the reverse (``per_step(..., not reverse)``).
 
 
 def rnn_forward(X, W_ih, W_hh, bias, h0, reverse, work, nonlinearity="tanh", shared=None,
@@ -391,13 +433,18 @@ def rnn_forward(X, W_ih, W_hh, bias, h0, reverse, work, nonlinearity="tanh", sha
     (X empty). Returns S (T+1, H, B) and the cache."""
     T, H = X.shape[0], W_hh.shape[1]
     Z = stack_inputs(X, H, reverse, work)
-    S, feed = recurrent_inputs(Z, h0, mask, reverse, work)
-    pre, _ = preactivations(W_ih, W_hh, bias, Z, reverse, work, shared=shared, onehot=onehot)
-    for t, p, c in steps(T, reverse):
-        h = S[c]
-        pre(t, p, h)
+    S, fed = recurrent_inputs(Z, h0, mask, reverse, work)
+    W, reads, adds = preactivations(W_ih, W_hh, bias, Z, reverse, work, shared=shared,
+                                    onehot=onehot)
+    for z, add, h, zh in zip(per_step(reads, T, reverse), per_step(adds, T, reverse),
+                             per_step(outputs(S, reverse), T, reverse),
+                             per_step(fed, T, reverse), strict=True):
+        np.dot(W, z, h)
+        if add is not None:
+            np.add(h, add, h)
         rnn.forward(h, h, nonlinearity)
-        feed(c)
+        if zh is not None:
+            np.multiply(h, mask, zh)
     return S, {"Z": Z, "S": S, "mask": mask, "reverse": reverse, "nonlinearity": nonlinearity}
 
 
@@ -417,28 +464,28 @@ def rnn_backward(dY, dh_final, cache, W_hhT, work, kept=None):
 def rnn_backward_steps(dY, dh_final, cache, W_hhT, work, kept=None):
     """The time loop of ``rnn_backward``: dL/da per step, dG (T, 1, H, B), and dL/dh0 (H, B);
     ``kept`` as there."""
-    S, reverse = cache["S"], cache["reverse"]
+    S, mask, back = cache["S"], cache["mask"], not cache["reverse"]
     T, H, B = dY.shape
     F = work("F", (T, 1, H, B))
-    rnn.backward_factor(outputs(S, reverse), cache["nonlinearity"], out=F[:, 0])
+    rnn.backward_factor(outputs(S, cache["reverse"]), cache["nonlinearity"], out=F[:, 0])
     dG = F  # dL/da overwrites the factors step by step
     dh = work("dh", (H, B))
-    back = through_mask(cache["mask"])
     last = None
-    for t, _, _ in reversed(steps(T, reverse)):
+    for dy, g, keep in zip(per_step(dY, T, back), per_step(F[:, 0], T, back),
+                           per_step(None if kept is None else kept[0], T, back), strict=True):
         if last is None:
-            np.add(dY[t], dh_final, dh)  # the last step: dL/dh from above and from the final state
+            np.add(dy, dh_final, dh)  # the last step: dL/dh from above and from the final state
         else:
-            np.dot(W_hhT, dG[last, 0], dh)
-            back(dh)
-            np.add(dh, dY[t], dh)
-        if kept is not None:
-            np.copyto(kept[0][t], dh)
-        rnn.backward(dh, F[t, 0], dG[t, 0])
-        last = t
-    dh0 = W_hhT @ dG[last, 0]
-    back(dh0)
-    return dG, dh0
+            np.dot(W_hhT, last, dh)
+            if mask is not None:
+                np.multiply(dh, mask, dh)
+            np.add(dh, dy, dh)
+        if keep is not None:
+            np.copyto(keep, dh)
+        rnn.backward(dh, g, g)
+        last = g
+    dh0 = W_hhT @ last
+    return dG, dh0 if mask is None else np.multiply(dh0, mask, dh0)
 
 
 # ---------------------------------------------------------------------------------------- LSTM
@@ -454,18 +501,27 @@ def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work, shared=None, mask=N
     """
     (T, _, B), H = X.shape, W_hh.shape[1]
     Z = stack_inputs(X, H, reverse, work)
-    S, feed = recurrent_inputs(Z, h0, mask, reverse, work)
-    scale = lstm.COLUMNS[W_hh.dtype][0]  # σ's ½, folded into the joined weights
+    S, fed = recurrent_inputs(Z, h0, mask, reverse, work)
+    scale = lstm.COLUMNS[W_hh.dtype][0]  # σ's ½, folded into the weights and projections
     A = work("A", (T, 4, H, B))  # pre-activations, then the gate activations
-    pre, prescaled = preactivations(W_ih, W_hh, bias, Z, reverse, work, scale, shared, onehot)
+    W, reads, adds = preactivations(W_ih, W_hh, bias, Z, reverse, work, scale, shared, onehot)
     F = work("F", (T, 5, H, B))  # tanh(c) in F[:, 4], then the derivative factors
     C = work("C", (T + 1, H, B))
     initial(C, reverse)[...] = c0
-    for t, p, c in steps(T, reverse):
-        a = A[t]
-        pre(t, p, a.reshape(4 * H, B))
-        lstm.forward(a, C[p], C[c], F[t, 4], S[c], prescaled)
-        feed(c)
+    gates = lstm.columns(H, B, W_hh.dtype)
+    for a, a4, z, add, c_prev, c, tanh_c, h, zh in zip(
+        per_step(A, T, reverse), per_step(A.reshape(T, 4 * H, B), T, reverse),
+        per_step(reads, T, reverse), per_step(adds, T, reverse),
+        per_step(previous(C, reverse), T, reverse), per_step(outputs(C, reverse), T, reverse),
+        per_step(F[:, 4], T, reverse), per_step(outputs(S, reverse), T, reverse),
+        per_step(fed, T, reverse), strict=True,
+    ):
+        np.dot(W, z, a4)
+        if add is not None:
+            np.add(a4, add, a4)
+        lstm.forward(a, c_prev, c, tanh_c, h, True, gates)
+        if zh is not None:
+            np.multiply(h, mask, zh)
     cache = {"Z": Z, "A": A, "F": F, "C": C, "mask": mask, "reverse": reverse}
     return S, final(C, reverse), cache
 
@@ -485,30 +541,38 @@ def lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, dc_ends=None
     cache's F), dL/dh0 and dL/dc0 (H, B); ``kept`` as there. dc_ends: None, or
     {t: (columns, (H, m) array)}, the gradients of final cell states reached at step t, added
     to dL/dc there (sequences of a packed batch that end inside a segment, ``bptt.nn.packing``)."""
-    A, F, C, reverse = cache["A"], cache["F"], cache["C"], cache["reverse"]
+    A, F, C, mask, reverse = cache["A"], cache["F"], cache["C"], cache["mask"], cache["reverse"]
     T, H, B = dY.shape
     lstm.backward_factors(A, previous(C, reverse), F[:, 4], out=F)  # (T, 5, H, B)
     dA = F[:, :4]  # dL/da overwrites the factors step by step
     dh = work("dh", (H, B))
     dc = work("dc", (H, B))
     dc[...] = dc_final
-    back = through_mask(cache["mask"])
+    back = not reverse
+    kept_h, kept_c = (None, None) if kept is None else kept
     last = None
-    for t, _, _ in reversed(steps(T, reverse)):
+    for t, dy, f_t, f_gate, da, da4, keep_h, keep_c in zip(
+        per_step(range(T), T, back), per_step(dY, T, back), per_step(F, T, back),
+        per_step(A[:, 1], T, back), per_step(dA, T, back),
+        per_step(dA.reshape(T, 4 * H, B), T, back), per_step(kept_h, T, back),
+        per_step(kept_c, T, back), strict=True,
+    ):
         if last is None:
-            np.add(dY[t], dh_final, dh)  # the last step: dL/dh from above and from the final state
+            np.add(dy, dh_final, dh)  # the last step: dL/dh from above and from the final state
         else:
-            np.dot(W_hhT, dA[last].reshape(4 * H, B), dh)
-            back(dh)
-            np.add(dh, dY[t], dh)
+            np.dot(W_hhT, last, dh)
+            if mask is not None:
+                np.multiply(dh, mask, dh)
+            np.add(dh, dy, dh)
         if dc_ends and t in dc_ends:
             dc[:, dc_ends[t][0]] += dc_ends[t][1]
-        if kept is not None:
-            np.copyto(kept[0][t], dh)
-        lstm.backward(dh, dc, F[t], A[t, 1], dA[t], None if kept is None else kept[1][t])
-        last = t
-    dh0 = W_hhT @ dA[last].reshape(4 * H, B)
-    back(dh0)
+        if keep_h is not None:
+            np.copyto(keep_h, dh)
+        lstm.backward(dh, dc, f_t, f_gate, da, keep_c)
+        last = da4
+    dh0 = W_hhT @ last
+    if mask is not None:
+        np.multiply(dh0, mask, dh0)
     return dA, dh0, dc.copy()
 
 
@@ -523,16 +587,16 @@ def gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work, shared=None, mask=
     (X empty), the input side of the gates r, z, n. Returns S (T+1, H, B) and the cache.
 
     The r and z gates add their input and hidden sides like an LSTM's, so they take
-    ``preactivations`` (σ's ½ folded into the joined weights); the n gate's input side is
-    projected before the loop, and its hidden side W_hn h + b_hn is one GEMM per step of
-    [b_hn | W_hn] by the [1; h] rows of the block.
+    ``preactivations`` (σ's ½ folded into the weights); the n gate's input side is projected
+    before the loop, and its hidden side W_hn h + b_hn is one GEMM per step of [b_hn | W_hn]
+    by the [1; h] rows of the block.
     """
     (T, I, B), H = X.shape, W_hh.shape[1]
     Z = stack_inputs(X, H, reverse, work)
-    S, feed = recurrent_inputs(Z, h0, mask, reverse, work)
+    S, fed = recurrent_inputs(Z, h0, mask, reverse, work)
     A = work("A", (T, 3, H, B))  # pre-activations, then the gate activations r, z, n
     b_rz, b_in = (None, None) if bias is None else (bias[: 2 * H], bias[2 * H :])
-    rz, prescaled = preactivations(
+    W, reads, adds = preactivations(
         W_ih[: 2 * H], W_hh[: 2 * H], b_rz, Z, reverse, work, gru.RZ_SCALE[W_hh.dtype], shared,
         None if onehot is None else (onehot[0][: 2 * H], onehot[1]),
     )
@@ -541,12 +605,20 @@ def gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work, shared=None, mask=
         A[:, 2] += lookup(onehot[0][2 * H :], onehot[1])
     W_n = built(shared, "Wn", lambda: hidden_n_weights(W_hh[2 * H :], b_hn, work("Wn", (H, 1 + H))))
     GH_n = work("GHn", (T, H, B))  # W_hn h + b_hn, kept for the backward
-    for t, p, c in steps(T, reverse):
-        a = A[t]
-        rz(t, p, a[:2].reshape(2 * H, B))
-        np.dot(W_n, Z[p, I:], GH_n[t])
-        gru.forward(a, GH_n[t], S[p], S[c], prescaled)
-        feed(c)
+    for a, rz, z, add, zn, gh_n, h_prev, h, zh in zip(
+        per_step(A, T, reverse), per_step(A[:, :2].reshape(T, 2 * H, B), T, reverse),
+        per_step(reads, T, reverse), per_step(adds, T, reverse),
+        per_step(previous(Z, reverse)[:, I:], T, reverse), per_step(GH_n, T, reverse),
+        per_step(previous(S, reverse), T, reverse), per_step(outputs(S, reverse), T, reverse),
+        per_step(fed, T, reverse), strict=True,
+    ):
+        np.dot(W, z, rz)
+        if add is not None:
+            np.add(rz, add, rz)
+        np.dot(W_n, zn, gh_n)
+        gru.forward(a, gh_n, h_prev, h, True)
+        if zh is not None:
+            np.multiply(h, mask, zh)
     return S, {"Z": Z, "S": S, "A": A, "GHn": GH_n, "mask": mask, "reverse": reverse}
 
 
@@ -570,28 +642,34 @@ def gru_backward(dY, dh_final, cache, W_hhT, work, kept=None):
 def gru_backward_steps(dY, dh_final, cache, W_hhT, work, kept=None):
     """The time loop of ``gru_backward``: per step D (T, 4, H, B) = [dgh_r, dgh_z, dgh_n,
     dgi_n], and dL/dh0 (H, B); ``kept`` as there."""
-    S, A, GH_n, reverse = cache["S"], cache["A"], cache["GHn"], cache["reverse"]
+    S, A, GH_n, mask, reverse = (cache[k] for k in ("S", "A", "GHn", "mask", "reverse"))
     T, H, B = dY.shape
     F = work("F", (T, 4, H, B))
     gru.backward_factors(A, GH_n, previous(S, reverse), out=F)
     D = F  # [dgh_r, dgh_z, dgh_n, dgi_n] overwrite the factors step by step
     dh = work("dh", (H, B))
     direct = work("direct", (H, B))
-    back = through_mask(cache["mask"])
+    back = not reverse
     last = None
-    for t, _, _ in reversed(steps(T, reverse)):
+    for dy, f_t, z_gate, d3, keep in zip(
+        per_step(dY, T, back), per_step(F, T, back), per_step(A[:, 1], T, back),
+        per_step(D[:, :3].reshape(T, 3 * H, B), T, back),
+        per_step(None if kept is None else kept[0], T, back), strict=True,
+    ):
         if last is None:
-            np.add(dY[t], dh_final, dh)  # the last step: dL/dh from above and from the final state
+            np.add(dy, dh_final, dh)  # the last step: dL/dh from above and from the final state
         else:
-            np.dot(W_hhT, D[last, :3].reshape(3 * H, B), dh)
-            back(dh)
+            np.dot(W_hhT, last, dh)
+            if mask is not None:
+                np.multiply(dh, mask, dh)
             np.add(dh, direct, dh)
-            np.add(dh, dY[t], dh)
-        if kept is not None:
-            np.copyto(kept[0][t], dh)
-        gru.backward(dh, F[t], A[t, 1], D[t], direct)
-        last = t
-    dh0 = W_hhT @ D[last, :3].reshape(3 * H, B)
-    back(dh0)
+            np.add(dh, dy, dh)
+        if keep is not None:
+            np.copyto(keep, dh)
+        gru.backward(dh, f_t, z_gate, f_t, direct)
+        last = d3
+    dh0 = W_hhT @ last
+    if mask is not None:
+        np.multiply(dh0, mask, dh0)
     dh0 += direct
     return D, dh0
