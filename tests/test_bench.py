@@ -1,5 +1,6 @@
 """`bptt bench` runs and prints a well-formed table; the naive reference loop is itself exact."""
 
+import argparse
 import json
 import subprocess
 import sys
@@ -94,3 +95,38 @@ def test_bench_ragged_compares_packed_padded_and_torch(tmp_path):
     assert lengths.shape == (5,) and lengths.min() >= 2 and lengths.max() <= 8
     assert r["valid"] == pytest.approx(lengths.sum() / 40)
     assert float(row.split("|")[1].split()[-1]) == pytest.approx(r["valid"], abs=0.0051)
+
+
+def test_long_sets_the_long_sequence_defaults_and_keeps_given_sizes():
+    from bptt.tools import bench
+
+    def sizes(*argv):
+        p = argparse.ArgumentParser()
+        bench.add_arguments(p)
+        args = p.parse_args(argv)
+        bench.resolve_sizes(args)
+        return args.seq_len, args.batch, args.hidden, args.input_size
+
+    assert sizes("--long") == (5000, [1], [16], 16)
+    assert sizes("--long", "--hidden", "32", "--seq-len", "100") == (100, [1], [32], 16)
+    assert sizes() == (64, [1, 32], [64, 256, 512], 65)
+
+
+def test_bench_long_rows_compare_engine_and_torch_at_batch_1(tmp_path):
+    out = tmp_path / "long.json"
+    cmd = [sys.executable, "-m", "bptt", "bench", "--long", "--seq-len", "30", "--repeat", "1",
+           "--no-memory", "--no-naive", "--no-gemm", "--json", str(out)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "T=30" in run.stderr and "input size 16" in run.stderr
+    header, rule, *rows = run.stdout.strip().splitlines()
+    assert header.split()[:4] == ["cell", "dtype", "B", "H"] and set(rule) == {"-"}
+    assert [r.split()[:4] for r in rows] == [[c, "float32", "1", "16"] for c in
+                                             ("LSTM", "GRU", "RNN")]
+    results = json.loads(out.read_text())
+    assert [r["cell"] for r in results] == ["LSTM", "GRU", "RNN"]
+    for r in results:
+        assert (r["seq_len"], r["batch"], r["hidden"], r["input_size"]) == (30, 1, 16, 16)
+        assert r["ms"]["bptt"] > 0 and "naive" not in r["ms"]
+        if "torch" in r["ms"]:
+            assert r["ratio_torch"] == pytest.approx(r["ms"]["bptt"] / r["ms"]["torch"])

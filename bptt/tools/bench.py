@@ -13,12 +13,17 @@ returns every large block to the system (Linux /proc; "-" elsewhere).
     bptt bench                  # the default grid: 3 cells x B {1, 32} x H {64, 256, 512}
     bptt bench --cell lstm --hidden 256 --batch 32 --dtype float64 --repeat 20 --json out.json
     bptt bench --ragged         # variable lengths: packed vs the same batch padded vs torch packed
+    bptt bench --long           # long sequences at batch 1: T=5000, B=1, H=16, input size 16
 
 With ``--ragged`` every batch has lengths drawn uniformly from [T/4, T] (seed 0, the same for
 every implementation), and the rows compare the engine on the packed batch (``lengths=``), the
 engine on the same batch fully padded (all T steps), and torch's packed path
 (``pack_padded_sequence`` -> layer -> ``pad_packed_sequence(total_length=T)``); the valid column
 is the fraction of the T x B steps the lengths cover.
+
+``--long`` changes the defaults of the grid to one long sequence of a small layer, T=5000, B=1,
+H=16, input size 16 (each still set by its own option): a case where the time loop's per-step
+overhead, not the matrix products, decides the speed.
 """
 
 import argparse
@@ -60,11 +65,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="cell kinds (default: all three)",
     )
     p.add_argument(
-        "--hidden", nargs="+", type=_positive, default=[64, 256, 512], help="hidden sizes"
+        "--hidden", nargs="+", type=_positive, default=None,
+        help="hidden sizes (default 64 256 512; with --long 16)",
     )
-    p.add_argument("--batch", nargs="+", type=_positive, default=[1, 32], help="batch sizes")
-    p.add_argument("--seq-len", type=_positive, default=64, help="time steps T (default 64)")
-    p.add_argument("--input-size", type=_positive, default=65, help="input size (default 65)")
+    p.add_argument("--batch", nargs="+", type=_positive, default=None,
+                   help="batch sizes (default 1 32; with --long 1)")
+    p.add_argument("--seq-len", type=_positive, default=None,
+                   help="time steps T (default 64; with --long 5000)")
+    p.add_argument("--input-size", type=_positive, default=None,
+                   help="input size (default 65; with --long 16)")
     p.add_argument("--dtype", nargs="+", default=["float32"], choices=["float32", "float64"])
     p.add_argument("--repeat", type=_positive, default=7, help="timed repeats per implementation")
     p.add_argument(
@@ -85,7 +94,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="variable-length batches (lengths uniform in [T/4, T], seed 0): the engine packed "
         "against the same batch padded and torch packed",
     )
+    p.add_argument(
+        "--long",
+        action="store_true",
+        help="long sequences at batch 1: the defaults become T=5000, B=1, H=16, input size 16",
+    )
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+
+
+DEFAULTS = {"hidden": [64, 256, 512], "batch": [1, 32], "seq_len": 64, "input_size": 65}
+LONG = {"hidden": [16], "batch": [1], "seq_len": 5000, "input_size": 16}
+
+
+def resolve_sizes(args) -> None:
+    """Fill the sizes not given on the command line: ``LONG`` with --long, else ``DEFAULTS``."""
+    for name, value in (LONG if args.long else DEFAULTS).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
 
 
 def _memory_kib(key: str) -> int | None:
@@ -242,6 +267,7 @@ def _fmt(v, spec=".2f"):
 
 
 def run(args) -> int:
+    resolve_sizes(args)
     threads = args.threads or os.cpu_count() or 1
     torch = None
     if not args.no_torch:
