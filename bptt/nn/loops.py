@@ -605,6 +605,7 @@ def gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work, shared=None, mask=
         A[:, 2] += lookup(onehot[0][2 * H :], onehot[1])
     W_n = built(shared, "Wn", lambda: hidden_n_weights(W_hh[2 * H :], b_hn, work("Wn", (H, 1 + H))))
     GH_n = work("GHn", (T, H, B))  # W_hn h + b_hn, kept for the backward
+    half = gru.halves(H, B, W_hh.dtype)
     for a, rz, z, add, zn, gh_n, h_prev, h, zh in zip(
         per_step(A, T, reverse), per_step(A[:, :2].reshape(T, 2 * H, B), T, reverse),
         per_step(reads, T, reverse), per_step(adds, T, reverse),
@@ -616,7 +617,7 @@ def gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work, shared=None, mask=
         if add is not None:
             np.add(rz, add, rz)
         np.dot(W_n, zn, gh_n)
-        gru.forward(a, gh_n, h_prev, h, True)
+        gru.forward(a, gh_n, h_prev, h, True, half)
         if zh is not None:
             np.multiply(h, mask, zh)
     return S, {"Z": Z, "S": S, "A": A, "GHn": GH_n, "mask": mask, "reverse": reverse}
