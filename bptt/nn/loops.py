@@ -445,15 +445,15 @@ def rnn_backward_steps(dY, dh_final, cache, W_hhT, work, kept=None):
 
 
 def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work, shared=None, mask=None,
-                 onehot=None):
-    """X: (T, I, B); bias: b_ih + b_hh or None; h0, c0: (H, B); ``shared`` as in ``built``;
-    mask: recurrent dropout's (H, B) or None; onehot: None, or (W_in, ids) as in
-    ``preactivations`` (X empty).
+                 onehot=None, W_hr=None):
+    """X: (T, I, B); bias: b_ih + b_hh or None; h0: (P, B), c0: (H, B); ``shared`` as in
+    ``built``; mask: recurrent dropout's (P, B) or None; onehot: None, or (W_in, ids) as in
+    ``preactivations`` (X empty); W_hr: the projection (P, H) or None (then P = H).
 
-    Returns S (T+1, H, B), the final cell state (H, B) (a view: copy it) and the cache.
+    Returns S (T+1, P, B), the final cell state (H, B) (a view: copy it) and the cache.
     """
-    (T, _, B), H = X.shape, W_hh.shape[1]
-    Z = stack_inputs(X, H, reverse, work)
+    (T, _, B), P, H = X.shape, W_hh.shape[1], W_hh.shape[0] // 4
+    Z = stack_inputs(X, P, reverse, work)
     S, feed = recurrent_inputs(Z, h0, mask, reverse, work)
     scale = lstm.COLUMNS[W_hh.dtype][0]  # σ's ½, folded into the joined weights
     A = work("A", (T, 4, H, B))  # pre-activations, then the gate activations
@@ -461,36 +461,67 @@ def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work, shared=None, mask=N
     F = work("F", (T, 5, H, B))  # tanh(c) in F[:, 4], then the derivative factors
     C = work("C", (T + 1, H, B))
     initial(C, reverse)[...] = c0
+    Q = None if W_hr is None else work("Q", (T, H, B))  # projection: o * tanh(c') of each step
     for t, p, c in steps(T, reverse):
         a = A[t]
         pre(t, p, a.reshape(4 * H, B))
-        lstm.forward(a, C[p], C[c], F[t, 4], S[c], prescaled)
+        lstm.forward(a, C[p], C[c], F[t, 4], S[c] if Q is None else Q[t], prescaled)
+        if Q is not None:
+            np.dot(W_hr, Q[t], S[c])  # h' = W_hr (o * tanh(c'))
         feed(c)
-    cache = {"Z": Z, "A": A, "F": F, "C": C, "mask": mask, "reverse": reverse}
+    cache = {"Z": Z, "A": A, "F": F, "C": C, "mask": mask, "reverse": reverse, "Q": Q,
+             "W_hr": W_hr}
     return S, final(C, reverse), cache
 
 
 def lstm_backward(dY, dh_final, dc_final, cache, W_hhT, work, kept=None):
-    """kept: None, or (dH, dC), each (T, H, B), that get the total dL/dh_t and dL/dc_t of every
-    step. Returns the pieces of dx (see the module docstring), the gradients of
-    (W_ih, W_hh, b_ih, b_hh), dL/dh0 and dL/dc0."""
+    """dY: (T, P, B); dh_final: (P, B); dc_final: (H, B); kept: None, or (dH, dC), (T, P, B)
+    and (T, H, B), that get the total dL/dh_t and dL/dc_t of every step. Returns the pieces of
+    dx (see the module docstring), the gradients of (W_ih, W_hh, b_ih, b_hh), and of W_hr after
+    them with a projection, dL/dh0 and dL/dc0."""
     dA, dh0, dc0 = lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, kept=kept)
     M = feature_major(dA, cache["A"])  # the activations are no longer needed
-    H = dY.shape[1]
-    return *gradients("LSTM", M, blocks_read(cache["Z"], cache["reverse"], work), H), dh0, dc0
+    P = dY.shape[1]
+    pieces, g = gradients("LSTM", M, blocks_read(cache["Z"], cache["reverse"], work), P)
+    if cache["Q"] is not None:
+        g = (*g, projection_grad([cache], work))
+    return pieces, g, dh0, dc0
+
+
+def projection_grad(caches, work) -> np.ndarray:
+    """dW_hr (P, H) = Σ_t dh_t q_t^T over every step of ``caches`` (one direction: the one
+    forward's cache, or its segments' with ``bptt.nn.packing``), from what the forward kept,
+    q = o * tanh(c') (T, H, B), and the backward loop, dh = dL/dh' (T, P, B): both copied
+    feature-major side by side, then one GEMM."""
+    N = sum(c["Q"].shape[0] * c["Q"].shape[2] for c in caches)
+    P, H = caches[0]["DH"].shape[1], caches[0]["Q"].shape[1]
+    dHf, Qf = work("DHf", (P, N)), work("Qf", (H, N))
+    col = 0
+    for c in caches:
+        T, _, B = c["Q"].shape
+        copy_feature_major(c["DH"], dHf[:, col : col + T * B])
+        copy_feature_major(c["Q"], Qf[:, col : col + T * B])
+        col += T * B
+    return dHf @ Qf.T
 
 
 def lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, dc_ends=None, kept=None):
     """The time loop of ``lstm_backward``: dL/da per step, dA (T, 4, H, B) (a view of the
-    cache's F), dL/dh0 and dL/dc0 (H, B); ``kept`` as there. dc_ends: None, or
+    cache's F), dL/dh0 (P, B) and dL/dc0 (H, B); ``kept`` as there. dc_ends: None, or
     {t: (columns, (H, m) array)}, the gradients of final cell states reached at step t, added
-    to dL/dc there (sequences of a packed batch that end inside a segment, ``bptt.nn.packing``)."""
+    to dL/dc there (sequences of a packed batch that end inside a segment, ``bptt.nn.packing``).
+    With a projection, each step's total dL/dh' goes into cache["DH"] (T, P, B), for
+    ``projection_grad``, and the cell gets dq = W_hr^T dh."""
     A, F, C, reverse = cache["A"], cache["F"], cache["C"], cache["reverse"]
-    T, H, B = dY.shape
+    (T, P, B), H = dY.shape, A.shape[2]
     lstm.backward_factors(A, previous(C, reverse), F[:, 4], out=F)  # (T, 5, H, B)
     dA = F[:, :4]  # dL/da overwrites the factors step by step
-    dh = work("dh", (H, B))
+    dh = work("dh", (P, B))
     dc = work("dc", (H, B))
+    Q = cache["Q"]
+    if Q is not None:  # the projection: per-step dL/dh' kept, dq = W_hr^T dh into the cell
+        DH = cache["DH"] = work("DH", (T, P, B))
+        W_hrT, dq = cache["W_hr"].T, work("dq", (H, B))
     dc[...] = dc_final
     back = through_mask(cache["mask"])
     last = None
@@ -505,7 +536,11 @@ def lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, dc_ends=None
             dc[:, dc_ends[t][0]] += dc_ends[t][1]
         if kept is not None:
             np.copyto(kept[0][t], dh)
-        lstm.backward(dh, dc, F[t], A[t, 1], dA[t], None if kept is None else kept[1][t])
+        dcell = dh
+        if Q is not None:
+            np.copyto(DH[t], dh)
+            dcell = np.dot(W_hrT, dh, dq)
+        lstm.backward(dcell, dc, F[t], A[t, 1], dA[t], None if kept is None else kept[1][t])
         last = t
     dh0 = W_hhT @ dA[last].reshape(4 * H, B)
     back(dh0)
