@@ -311,3 +311,14 @@ def test_initial_state_of_the_wrong_size_names_the_part_and_the_shape():
     out, _ = layer(x)
     with pytest.raises(ValueError, match=r"dout: expected shape \(5, 2, 3\)"):
         layer.backward(np.zeros((5, 2, 6), np.float32))
+
+
+def test_course_converter_and_gradcheck_on_a_projected_lstm():
+    """The course's LSTM has no projection: its converter names weight_hr_l0; ``check_layer``
+    checks a projected layer as any other."""
+    layer = bptt.LSTM(3, 4, proj_size=2, dtype=np.float64, seed=0)
+    with pytest.raises(ValueError, match="unexpected key 'weight_hr_l0'.*no projection"):
+        bptt.convert.lstm_from_state_dict(layer.state_dict())
+    x = np.random.default_rng(0).normal(size=(3, 2, 3))
+    result = bptt.check_layer(layer, x, (np.ones((1, 2, 2)), np.ones((1, 2, 4))))
+    assert result.ok and "weight_hr_l0" in result, result
