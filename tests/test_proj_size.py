@@ -140,63 +140,107 @@ def test_projected_lstm_with_both_dropouts_matches_finite_differences(lengths):
     check_against_finite_differences(layer, T=3, B=3, lengths=lengths)
 
 
-# ------------------------------------------------------------------ recurrent dropout's mask
+# ------------------------------------------------------------------ dropout's masks, state grads
 
 
-def torch_projected_loop(layer, x, h0, c0, mask=None):
-    """A one-layer, one-direction projected LSTM written out step by step in torch (autograd):
-    gates from W_ih x + b_ih + W_hh (m ⊙ h) + b_hh, c' = f c + i g, h' = W_hr (o tanh c').
-    x: (T, B, I); h0 (B, P), c0 (B, H); mask (B, P) or None. Returns out (T, B, P), the final
-    (h, c), the leaf tensors (params, x, h0, c0) and the per-step h, c (retain_grad)."""
+def torch_projected_lstm(layer, x, h0, c0, between, recurrent):
+    """The layer's equations written out step by step in torch (autograd), every layer and
+    direction: a = W_ih x + b_ih + W_hh (m ⊙ h) + b_hh, c' = f c + i g, h' = W_hr (o tanh c'),
+    the next layer reading the outputs times dropout's mask. x: (T, B, I); h0 (L*D, B, P), c0
+    (L*D, B, H); between, recurrent: the masks ``dropout.layer_masks`` gives ((T, D*P, B) and
+    (P, B), or None). Returns out (T, B, D*P), the final (h, c), the leaf tensors (params, x, h0,
+    c0) and per layer the per-step h and c tensors (retain_grad), [k][d][t]."""
     p = {k: torch.from_numpy(v.copy()).requires_grad_() for k, v in layer.params.items()}
-    xt, h, c = (torch.from_numpy(a).requires_grad_() for a in (x, h0, c0))
-    leaves, hs, cs = (p, xt, h, c), [], []
-    m = None if mask is None else torch.from_numpy(mask)
-    for t in range(x.shape[0]):
-        h_in = h if m is None else h * m
-        a = xt[t] @ p["weight_ih_l0"].T + p["bias_ih_l0"] + h_in @ p["weight_hh_l0"].T \
-            + p["bias_hh_l0"]
-        i, f, g, o = a.chunk(4, dim=1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = (torch.sigmoid(o) * torch.tanh(c)) @ p["weight_hr_l0"].T
-        h.retain_grad()
-        c.retain_grad()
-        hs.append(h)
-        cs.append(c)
-    return torch.stack(hs), (h, c), leaves, hs, cs
+    xt, h0t, c0t = (torch.from_numpy(a).requires_grad_() for a in (x, h0, c0))
+    T, L, D = x.shape[0], layer.num_layers, layer.num_directions
+    inp, finals, steps = xt, ([], []), []
+    for k in range(L):
+        outs, steps_k = [], []
+        for d, sfx in enumerate(["", "_reverse"][:D]):
+            w = {n: p[f"{n}_l{k}{sfx}"] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh",
+                                                   "weight_hr")}
+            m = recurrent[k * D + d]
+            m = None if m is None else torch.from_numpy(m.T.copy())  # (B, P)
+            h, c, hc = h0t[k * D + d], c0t[k * D + d], [[None] * T, [None] * T]
+            for t in range(T - 1, -1, -1) if d else range(T):
+                h_in = h if m is None else h * m
+                a = inp[t] @ w["weight_ih"].T + w["bias_ih"] + h_in @ w["weight_hh"].T \
+                    + w["bias_hh"]
+                i, f, g, o = a.chunk(4, dim=1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = (torch.sigmoid(o) * torch.tanh(c)) @ w["weight_hr"].T
+                for part, v in enumerate((h, c)):
+                    v.retain_grad()
+                    hc[part][t] = v
+            finals[0].append(h)
+            finals[1].append(c)
+            outs.append(torch.stack(hc[0]))
+            steps_k.append(hc)
+        steps.append(steps_k)
+        inp = torch.cat(outs, dim=2)  # (T, B, D*P)
+        if k < L - 1 and between[k] is not None:
+            inp = inp * torch.from_numpy(between[k].transpose(0, 2, 1).copy())
+    return inp, tuple(torch.stack(f) for f in finals), (p, xt, h0t, c0t), steps
 
 
 @pytest.mark.parametrize("B", [3, 8], ids=["B3", "B8"])
-def test_recurrent_dropout_masks_the_projected_state_as_written_out_in_torch(B):
-    """recurrent_dropout's mask is (P, B), on the projected h where it enters W_hh; the state
-    carried on and the outputs are h itself. Compared with the equations written out in torch,
-    the mask the layer drew given to both; also the per-step dL/dh_t, dL/dc_t
-    (keep_state_grads) against torch's retain_grad."""
-    T, I, H, P = 5, 3, 6, 2
-    layer = bptt.LSTM(I, H, proj_size=P, dtype=np.float64, seed=8, recurrent_dropout=0.5)
+@pytest.mark.parametrize("rates", [(0.5, 0.5), (0.0, 0.0)], ids=["dropouts", "none"])
+def test_projected_lstm_and_its_dropouts_match_the_equations_written_out_in_torch(rates, B):
+    """Two bidirectional layers, training mode: recurrent dropout's mask is (P, B), on the
+    projected h where it enters W_hh (the state carried on and the outputs are h itself), and
+    dropout's is on the outputs (D*P) the next layer reads. Against the equations written out
+    in torch with the masks the layer drew: out, final state, dx, dh0, dc0, every weight's
+    gradient, and the per-step dL/dh_t, dL/dc_t of every layer (keep_state_grads) against
+    torch's retain_grad."""
+    T, I, H, P, L, D = 4, 3, 5, 2, 2, 2
+    layer = bptt.LSTM(I, H, num_layers=L, bidirectional=True, proj_size=P, dtype=np.float64,
+                      seed=8, dropout=rates[0], recurrent_dropout=rates[1])
     rng = np.random.default_rng(9)
-    x, dout = rng.normal(size=(T, B, I)), rng.normal(size=(T, B, P))
-    h0, c0 = rng.normal(size=(1, B, P)), rng.normal(size=(1, B, H))
-    dh, dc = rng.normal(size=(1, B, P)), rng.normal(size=(1, B, H))
+    x, dout = rng.normal(size=(T, B, I)), rng.normal(size=(T, B, D * P))
+    h0, c0 = rng.normal(size=(L * D, B, P)), rng.normal(size=(L * D, B, H))
+    dh, dc = rng.normal(size=(L * D, B, P)), rng.normal(size=(L * D, B, H))
     gen = dropout.generator(None)
     dropout.set_state(gen, layer.get_rng_state())
-    mask = dropout.layer_masks(gen, 0.0, 0.5, (1, 1, T, P, B), np.float64, True)[1][0]  # (P, B)
-    assert 0 < np.count_nonzero(mask) < mask.size
+    between, recurrent = dropout.layer_masks(gen, *rates, (L, D, T, P, B), np.float64, True)
+    if rates[0]:
+        assert all(0 < np.count_nonzero(m) < m.size for m in between + recurrent)
     out, (h, c) = layer(x, (h0, c0))
     dx, (dh0, dc0) = layer.backward(dout, (dh, dc), keep_state_grads=True)
 
-    out_t, (h_t, c_t), (p, xt, h0t, c0t), hs, cs = torch_projected_loop(
-        layer, x, h0[0], c0[0], mask.T.copy())
-    loss = (out_t * torch.from_numpy(dout)).sum() + (h_t * torch.from_numpy(dh[0])).sum() \
-        + (c_t * torch.from_numpy(dc[0])).sum()
+    out_t, (h_t, c_t), (p, xt, h0t, c0t), steps = torch_projected_lstm(
+        layer, x, h0, c0, between, recurrent)
+    loss = (out_t * torch.from_numpy(dout)).sum() + (h_t * torch.from_numpy(dh)).sum() \
+        + (c_t * torch.from_numpy(dc)).sum()
     loss.backward()
-    pairs = [(out, out_t), (h[0], h_t), (c[0], c_t), (dx, xt.grad), (dh0[0], h0t.grad),
-             (dc0[0], c0t.grad), (layer.state_grads[0][0], torch.stack([a.grad for a in hs])),
-             (layer.state_grads[1][0], torch.stack([a.grad for a in cs]))]
+    pairs = [(out, out_t), (h, h_t), (c, c_t), (dx, xt.grad), (dh0, h0t.grad), (dc0, c0t.grad)]
     pairs += [(layer.grads[name], t.grad) for name, t in p.items()]
+    for part in range(2):  # (L, T, B, D*P) and (L, T, B, D*H)
+        theirs = torch.stack([torch.cat([torch.stack([v.grad for v in steps[k][d][part]])
+                                         for d in range(D)], dim=2) for k in range(L)])
+        pairs.append((layer.state_grads[part], theirs))
     for i, (ours, theirs) in enumerate(pairs):
         assert ours.shape == tuple(theirs.shape), i
         assert rel_error(ours, theirs.detach().numpy()) < 1e-9, i
+
+
+def test_state_grads_with_lengths_are_each_sequence_on_its_own():
+    """lengths= with keep_state_grads: each sequence's per-step dL/dh (P) and dL/dc (H) equal
+    those of the sequence run alone; zero at the padded steps."""
+    layer = bptt.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True, proj_size=2,
+                      dtype=np.float64, seed=2)
+    rng = np.random.default_rng(5)
+    x, state, dout, dstate = random_inputs(layer, 5, 9, rng)
+    lengths = np.array([4, 5, 2, 1, 5, 3, 2, 4, 1])
+    layer.forward(x, pack(layer, state), lengths=lengths)
+    layer.backward(dout, pack(layer, dstate), keep_state_grads=True)
+    batch = layer.state_grads
+    for b, n in enumerate(lengths):
+        cut = [s[:, b : b + 1] for s in state], [s[:, b : b + 1] for s in dstate]
+        layer.forward(x[b : b + 1, :n], pack(layer, cut[0]))
+        layer.backward(dout[b : b + 1, :n], pack(layer, cut[1]), keep_state_grads=True)
+        for whole, alone in zip(batch, layer.state_grads, strict=True):
+            np.testing.assert_allclose(whole[:, b : b + 1, :n], alone, rtol=1e-12, atol=1e-14)
+            assert not whole[:, b, n:].any()
 
 
 def test_state_grads_of_a_projected_lstm_have_p_and_h_features():
