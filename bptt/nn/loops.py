@@ -284,13 +284,15 @@ def preactivations(W_ih, W_hh, bias, Z, reverse, work, scale=None, shared=None, 
         if onehot is None:
             return (lambda t, p, out: np.dot(W, Z[p], out)), scale is not None
         W_in, ids = onehot
-        W_in = work("Wl", W_in.shape)  # scaled as the joined weights (½ or 1: exact)
-        copy_scaled(onehot[0], W_in, scale)
-        cols = work("Wlc", (GH, B))
+        scaled = work("Wl", W_in.shape)  # scaled as the joined weights (½ or 1: exact)
+        copy_scaled(W_in, scaled, scale)
+        W_rows = work("WlT", W_in.shape[::-1])  # (V, G*H): a step gathers B contiguous rows
+        np.copyto(W_rows, scaled.T)  # (measured: 2.4 against 3.5 ms per 64 steps for
+        rows = work("Wlr", (B, GH))  # gathering columns, G*H = 1024, V = 65, B = 32)
 
         def joined(t, p, out):
             np.dot(W, Z[p], out)
-            np.add(out, np.take(W_in, ids[t], axis=1, out=cols), out)
+            np.add(out, np.take(W_rows, ids[t], axis=0, out=rows).T, out)
 
         return joined, scale is not None
     P = work("P", (Z.shape[0] - 1, 1, GH, B))
@@ -317,18 +319,16 @@ def scatter_columns(G: np.ndarray, ids: np.ndarray, columns: int) -> np.ndarray:
     """(R, columns): column v the sum of the columns of G (R, N) whose ids (N,) is v, which is
     G @ onehot(ids) (N, columns) without the product: the gradient of ``lookup``'s W_ih.
 
-    The columns gathered in id order (one pass), then each id's run summed. Faster here than
-    one ``np.bincount`` over all R*N entries (2-core Xeon, R = 1024, N = 2048, 65 ids, float32:
-    about 6 against 23 ms; ``np.add.at`` 30 ms), though slower than the product by a one-hot
-    matrix it replaces (1.3-1.5 ms with multi-threaded BLAS)."""
+    The columns gathered in id order (one pass), then each id's run summed by one
+    ``np.add.reduceat``. Measured (2-core Xeon, R = 1024, N = 2048, 65 ids, float32): 3.5 ms,
+    against 7.6 for a sum per id, 23 for one ``np.bincount`` over all R*N entries and 30 for
+    ``np.add.at``; the product by a one-hot matrix it replaces takes 1.4-1.6 ms with
+    multi-threaded BLAS."""
     order = np.argsort(ids, kind="stable")
     sorted_ids = ids[order]
     starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-    ends = np.r_[starts[1:], ids.size]
-    gathered = np.take(G, order, axis=1)                         # (R, N) in id order
     out = np.zeros((G.shape[0], columns), G.dtype)
-    for start, end in zip(starts, ends, strict=True):
-        np.sum(gathered[:, start:end], axis=1, out=out[:, sorted_ids[start]])
+    out[:, sorted_ids[starts]] = np.add.reduceat(np.take(G, order, axis=1), starts, axis=1)
     return out
 
 
