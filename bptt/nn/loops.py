@@ -1,11 +1,12 @@
 """Time loops of the engine: one direction of one layer, forward and backward.
 
-Legend: T steps, B batch, I input features, H hidden, G gates (RNN 1, LSTM 4, GRU 3).
+Legend: T steps, B batch, I input features, H hidden, G gates (RNN 1, LSTM 4, GRU 3); P the
+size of the state h, H except for an LSTM with a projection (below), where P < H.
 
 Layout. Inside the engine every array is features first, then batch (the course's (n_a, m)).
 Per-step buffers are time-major with contiguous blocks, so the recurrent product is
 ``W @ block`` (the faster GEMM form here) and the element-wise work of a step runs over
-contiguous memory. A step reads the block ``Z[s] = [x; 1; h]`` (I + 1 + H, B): its input, a row
+contiguous memory. A step reads the block ``Z[s] = [x; 1; h]`` (I + 1 + P, B): its input, a row
 of ones (for the bias) and what the recurrent product reads of the state it starts from (the
 state itself, or with recurrent dropout the masked state m ⊙ h, below). The big GEMMs over all
 steps use feature-major matrices (features, T*B): the blocks the steps read, and the gate
@@ -27,12 +28,12 @@ The gradient of the input goes back in pieces, pairs (rows, G) with dx = sum of
 ``W_ih[rows].T @ G``: one for RNN and LSTM, two for the GRU, whose input-side gate gradients
 are not one block (dgi_r, dgi_z equal dgh_r, dgh_z; dgi_n is its own).
 
-States live in S (T + 1, H, B). Forward in time S[0] is the initial state and S[t + 1] the
+States live in S (T + 1, P, B). Forward in time S[0] is the initial state and S[t + 1] the
 state after x[t]; in reverse (the second direction of a bidirectional layer) S[T] is the initial
 state and S[t] the state after x[t]. Without recurrent dropout S is the h rows of Z,
 S = Z[:, I+1:], so a step writes its state straight into the block the next step reads.
 
-Recurrent dropout (``mask`` m (H, B), one per sequence and unit, the same at every step; see
+Recurrent dropout (``mask`` m (P, B), one per sequence and unit, the same at every step; see
 ``bptt.nn.dropout``) changes only what the recurrent product reads: W_hh h becomes W_hh (m ⊙ h)
 in every gate (for the GRU also inside r * (W_hn (m ⊙ h) + b_hn)), while the state carried on,
 the outputs and the GRU's z * h use h itself. Then S is a buffer of its own and after each step
@@ -41,6 +42,15 @@ of the weight gradients (dW_hh = sum over steps of dG (m ⊙ h)^T) and the GRU's
 read Z, so they take the mask with no other change. Backward, the gradient that the recurrent
 product sends to the previous state is m ⊙ (W_hh^T dG) (``through_mask``). Without a mask the
 feed and the backward's multiply do nothing, and nothing else differs.
+
+LSTM projection (``W_hr`` (P, H), torch's ``proj_size``; the equation and its derivative in
+``bptt.cells.lstm``). The h rows of Z and the states S are P rows, W_hh is (4H, P), while the gates,
+the cell states C and the factors keep H. The cell writes q = o * tanh(c') into Q[t] (H, B)
+instead of the state, and the step then writes S[s] = W_hr @ Q[t] (one more GEMM per step); Q
+is kept for the backward. Backward, each step copies its total dL/dh' (P, B) into DH[t] and
+gives the cell dq = W_hr^T dh (H, B); after the loop dW_hr = Σ_t dh_t q_t^T is one GEMM of DH
+and Q feature-major (``projection_grad``, over all segments of a packed batch). Without W_hr
+none of this runs.
 
 Per-step state gradients (``kept``, only when a caller asks: ``keep_state_grads``): the
 backward loops can copy their running dh, at the point where it is the total dL/dh_t (from the
@@ -64,13 +74,13 @@ is overwritten only after its last reader (G' is 5 for the LSTM, 4 for the GRU, 
 =========  =================  ===========================  ====================================
 buffer     shape              forward                      backward
 =========  =================  ===========================  ====================================
-Z          (T+1, I+1+H, B)    blocks [x; 1; h]; S is its   read by the factors (RNN, GRU) and
+Z          (T+1, I+1+P, B)    blocks [x; 1; h]; S is its   read by the factors (RNN, GRU) and
                               h rows (the outputs), or     copied feature-major into Zf
                               with recurrent dropout they
                               hold m ⊙ S
-S          (T+1, H, B)        recurrent dropout only: the  read by the factors (RNN, GRU)
+S          (T+1, P, B)        recurrent dropout only: the  read by the factors (RNN, GRU)
                               states (the outputs)
-W          (GH, I+1+H)        joined weights, B >= 8       -
+W          (GH, I+1+P)        joined weights, B >= 8       -
 P          (T, 1, GH, B)      input projections, B < 8     -
 Wi, Xf,    (GH, I+1), (I,     ``project``'s scratch        -
 Pm (+key)  T*B), (GH, T*B)
@@ -82,20 +92,25 @@ Wn         (H, 1+H)           GRU [b_hn | W_hn]            -
 F          (T, G', H, B)      LSTM: tanh(c) in F[:, 4]     derivative factors (for the LSTM
                                                            from tanh(c)), then overwritten step
                                                            by step by the gate gradients
-dh, dc,    (H, B)             -                            running dL/dh, dL/dc, the GRU's
+Q          (T, H, B)          LSTM projection: o * tanh(c) read by ``projection_grad``
+dh, dc,    (P, B), (H, B)     -                            running dL/dh, dL/dc, the GRU's
 direct                                                     z * dh term, per step
+DH, dq     (T, P, B), (H, B)  -                            LSTM projection: each step's dL/dh,
+                                                           W_hr^T dh (the cell's dh)
 M          (GH or 4H, T*B)    -                            gate gradients feature-major, for
                                                            the weight GEMMs and dx (LSTM: in A)
-Zf         (I+1+H, T*B)       -                            the blocks feature-major
+Zf         (I+1+P, T*B)       -                            the blocks feature-major
+DHf, Qf    (P, T*B), (H, T*B) -                            DH and Q feature-major (dW_hr)
 ---------  -----------------  ---------------------------  ------------------------------------
 packing.py (variable lengths; N = the columns of all segments, w the segment's width)
 ---------  -----------------  ---------------------------  ------------------------------------
 (each of   per segment        as above, one piece per      as above, one piece per segment
 the above)                    segment (``packing.Arena``)
-d0, d1     (H, w)             -                            a segment's dL/d its final h (and
+d0, d1     (P, w), (H, w)     -                            a segment's dL/d its final h (and
                                                            c), zero in its extra columns
 M, Zf      (R, N), (K, N)     -                            all segments' gate gradients and
                                                            blocks feature-major (R = GH or 4H)
+DHf, Qf    (P, N), (H, N)     -                            all segments' DH and Q (dW_hr)
 =========  =================  ===========================  ====================================
 """
 
@@ -445,15 +460,15 @@ def rnn_backward_steps(dY, dh_final, cache, W_hhT, work, kept=None):
 
 
 def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work, shared=None, mask=None,
-                 onehot=None):
-    """X: (T, I, B); bias: b_ih + b_hh or None; h0, c0: (H, B); ``shared`` as in ``built``;
-    mask: recurrent dropout's (H, B) or None; onehot: None, or (W_in, ids) as in
-    ``preactivations`` (X empty).
+                 onehot=None, W_hr=None):
+    """X: (T, I, B); bias: b_ih + b_hh or None; h0: (P, B), c0: (H, B); ``shared`` as in
+    ``built``; mask: recurrent dropout's (P, B) or None; onehot: None, or (W_in, ids) as in
+    ``preactivations`` (X empty); W_hr: the projection (P, H) or None (then P = H).
 
-    Returns S (T+1, H, B), the final cell state (H, B) (a view: copy it) and the cache.
+    Returns S (T+1, P, B), the final cell state (H, B) (a view: copy it) and the cache.
     """
-    (T, _, B), H = X.shape, W_hh.shape[1]
-    Z = stack_inputs(X, H, reverse, work)
+    (T, _, B), P, H = X.shape, W_hh.shape[1], W_hh.shape[0] // 4
+    Z = stack_inputs(X, P, reverse, work)
     S, feed = recurrent_inputs(Z, h0, mask, reverse, work)
     scale = lstm.COLUMNS[W_hh.dtype][0]  # σ's ½, folded into the joined weights
     A = work("A", (T, 4, H, B))  # pre-activations, then the gate activations
@@ -461,36 +476,67 @@ def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work, shared=None, mask=N
     F = work("F", (T, 5, H, B))  # tanh(c) in F[:, 4], then the derivative factors
     C = work("C", (T + 1, H, B))
     initial(C, reverse)[...] = c0
+    Q = None if W_hr is None else work("Q", (T, H, B))  # projection: o * tanh(c') of each step
     for t, p, c in steps(T, reverse):
         a = A[t]
         pre(t, p, a.reshape(4 * H, B))
-        lstm.forward(a, C[p], C[c], F[t, 4], S[c], prescaled)
+        lstm.forward(a, C[p], C[c], F[t, 4], S[c] if Q is None else Q[t], prescaled)
+        if Q is not None:
+            np.dot(W_hr, Q[t], S[c])  # h' = W_hr (o * tanh(c'))
         feed(c)
-    cache = {"Z": Z, "A": A, "F": F, "C": C, "mask": mask, "reverse": reverse}
+    cache = {"Z": Z, "A": A, "F": F, "C": C, "mask": mask, "reverse": reverse, "Q": Q,
+             "W_hr": W_hr}
     return S, final(C, reverse), cache
 
 
 def lstm_backward(dY, dh_final, dc_final, cache, W_hhT, work, kept=None):
-    """kept: None, or (dH, dC), each (T, H, B), that get the total dL/dh_t and dL/dc_t of every
-    step. Returns the pieces of dx (see the module docstring), the gradients of
-    (W_ih, W_hh, b_ih, b_hh), dL/dh0 and dL/dc0."""
+    """dY: (T, P, B); dh_final: (P, B); dc_final: (H, B); kept: None, or (dH, dC), (T, P, B)
+    and (T, H, B), that get the total dL/dh_t and dL/dc_t of every step. Returns the pieces of
+    dx (see the module docstring), the gradients of (W_ih, W_hh, b_ih, b_hh), and of W_hr after
+    them with a projection, dL/dh0 and dL/dc0."""
     dA, dh0, dc0 = lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, kept=kept)
     M = feature_major(dA, cache["A"])  # the activations are no longer needed
-    H = dY.shape[1]
-    return *gradients("LSTM", M, blocks_read(cache["Z"], cache["reverse"], work), H), dh0, dc0
+    P = dY.shape[1]
+    pieces, g = gradients("LSTM", M, blocks_read(cache["Z"], cache["reverse"], work), P)
+    if cache["Q"] is not None:
+        g = (*g, projection_grad([cache], work))
+    return pieces, g, dh0, dc0
+
+
+def projection_grad(caches, work) -> np.ndarray:
+    """dW_hr (P, H) = Σ_t dh_t q_t^T over every step of ``caches`` (one direction: the one
+    forward's cache, or its segments' with ``bptt.nn.packing``), from what the forward kept,
+    q = o * tanh(c') (T, H, B), and the backward loop, dh = dL/dh' (T, P, B): both copied
+    feature-major side by side, then one GEMM."""
+    N = sum(c["Q"].shape[0] * c["Q"].shape[2] for c in caches)
+    P, H = caches[0]["DH"].shape[1], caches[0]["Q"].shape[1]
+    dHf, Qf = work("DHf", (P, N)), work("Qf", (H, N))
+    col = 0
+    for c in caches:
+        T, _, B = c["Q"].shape
+        copy_feature_major(c["DH"], dHf[:, col : col + T * B])
+        copy_feature_major(c["Q"], Qf[:, col : col + T * B])
+        col += T * B
+    return dHf @ Qf.T
 
 
 def lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, dc_ends=None, kept=None):
     """The time loop of ``lstm_backward``: dL/da per step, dA (T, 4, H, B) (a view of the
-    cache's F), dL/dh0 and dL/dc0 (H, B); ``kept`` as there. dc_ends: None, or
+    cache's F), dL/dh0 (P, B) and dL/dc0 (H, B); ``kept`` as there. dc_ends: None, or
     {t: (columns, (H, m) array)}, the gradients of final cell states reached at step t, added
-    to dL/dc there (sequences of a packed batch that end inside a segment, ``bptt.nn.packing``)."""
+    to dL/dc there (sequences of a packed batch that end inside a segment, ``bptt.nn.packing``).
+    With a projection, each step's total dL/dh' goes into cache["DH"] (T, P, B), for
+    ``projection_grad``, and the cell gets dq = W_hr^T dh."""
     A, F, C, reverse = cache["A"], cache["F"], cache["C"], cache["reverse"]
-    T, H, B = dY.shape
+    (T, P, B), H = dY.shape, A.shape[2]
     lstm.backward_factors(A, previous(C, reverse), F[:, 4], out=F)  # (T, 5, H, B)
     dA = F[:, :4]  # dL/da overwrites the factors step by step
-    dh = work("dh", (H, B))
+    dh = work("dh", (P, B))
     dc = work("dc", (H, B))
+    Q = cache["Q"]
+    if Q is not None:  # the projection: per-step dL/dh' kept, dq = W_hr^T dh into the cell
+        DH = cache["DH"] = work("DH", (T, P, B))
+        W_hrT, dq = cache["W_hr"].T, work("dq", (H, B))
     dc[...] = dc_final
     back = through_mask(cache["mask"])
     last = None
@@ -505,7 +551,11 @@ def lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, dc_ends=None
             dc[:, dc_ends[t][0]] += dc_ends[t][1]
         if kept is not None:
             np.copyto(kept[0][t], dh)
-        lstm.backward(dh, dc, F[t], A[t, 1], dA[t], None if kept is None else kept[1][t])
+        dcell = dh
+        if Q is not None:
+            np.copyto(DH[t], dh)
+            dcell = np.dot(W_hrT, dh, dq)
+        lstm.backward(dcell, dc, F[t], A[t, 1], dA[t], None if kept is None else kept[1][t])
         last = t
     dh0 = W_hhT @ dA[last].reshape(4 * H, B)
     back(dh0)
