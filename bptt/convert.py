@@ -55,7 +55,7 @@ def _engine(state_dict: Mapping, gates: int) -> tuple[np.ndarray, np.ndarray, np
     for key in state_dict:
         if key not in _ENGINE_KEYS:
             raise ValueError(f"state_dict: unexpected key {key!r} (the course's cells have one "
-                             f"layer and one direction)")
+                             f"layer, one direction and no projection)")
     if W_hh.ndim != 2 or W_hh.shape[0] != gates * W_hh.shape[1]:
         raise ValueError(f"weight_hh_l0: expected shape ({gates}*H, H), got {W_hh.shape}")
     GH = W_hh.shape[0]

@@ -14,8 +14,9 @@ def grid_id(case) -> str:
     return f"{kind}{'-' + nl if nl else ''}-L{L}{'-bi' if bi else ''}{'-bf' if bf else ''}"
 
 
-def make_layer(kind, nl, L, bi, bf, I, H, dtype, seed=0, bias=True):
+def make_layer(kind, nl, L, bi, bf, I, H, dtype, seed=0, bias=True, proj_size=0):
     kw = {"nonlinearity": nl} if nl else {}
+    kw.update({"proj_size": proj_size} if proj_size else {})
     return getattr(bptt, kind)(
         I, H, num_layers=L, bias=bias, bidirectional=bi, batch_first=bf, dtype=dtype, seed=seed,
         **kw,
@@ -23,16 +24,17 @@ def make_layer(kind, nl, L, bi, bf, I, H, dtype, seed=0, bias=True):
 
 
 def random_inputs(layer, T, B, rng):
-    """x, initial state, dout and dstate (non-zero), float64, in the layer's layout."""
-    D = layer.num_directions
+    """x, initial state, dout and dstate (non-zero), float64, in the layer's layout (h and the
+    outputs of ``layer.state_size`` features per direction: H, or an LSTM's proj_size)."""
+    D, P = layer.num_directions, layer.state_size
     x_shape = (B, T, layer.input_size) if layer.batch_first else (T, B, layer.input_size)
-    s_shape = (layer.num_layers * D, B, layer.hidden_size)
-    o_shape = x_shape[:2] + (D * layer.hidden_size,)
-    n = 2 if layer.kind == "LSTM" else 1
+    sizes = (P, layer.hidden_size) if layer.kind == "LSTM" else (P,)
+    s_shapes = [(layer.num_layers * D, B, n) for n in sizes]
+    o_shape = x_shape[:2] + (D * P,)
     x = rng.normal(size=x_shape)
-    state = [rng.normal(size=s_shape) * 0.5 for _ in range(n)]
+    state = [rng.normal(size=shape) * 0.5 for shape in s_shapes]
     dout = rng.normal(size=o_shape)
-    dstate = [rng.normal(size=s_shape) for _ in range(n)]
+    dstate = [rng.normal(size=shape) for shape in s_shapes]
     return x, state, dout, dstate
 
 

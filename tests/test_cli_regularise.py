@@ -20,6 +20,7 @@ from test_cli import (  # noqa: F401
 )
 
 from bptt.nn.schedule import StepSchedule
+from bptt.text.config import Config
 
 # every option on; two layers so that dropout between them does something
 ALL_ON = [*TINY, "--layers", "2", "--embed", "5", "--dropout", "0.2", "--recurrent-dropout",
@@ -43,10 +44,11 @@ def test_resume_with_everything_on_is_bitwise_one_run(tmp_path, corpus):  # noqa
     assert (cfg["embed"], cfg["dropout"], cfg["recurrent_dropout"], cfg["weight_decay"],
             cfg["lr_decay"], cfg["lr_decay_every"], cfg["lr_decay_start"], cfg["lr_warmup"]) \
         == (5, 0.2, 0.1, 0.05, 0.8, 9, 20, 6)
-    schedule = StepSchedule(2e-3, 0.8, 9, 20, 6)
+    lr = Config().lr  # --lr not given: the default
+    schedule = StepSchedule(lr, 0.8, 9, 20, 6)
     table = rows(tmp_path / "split")
     assert table and all(float(x["lr"]) == schedule(int(x["step"]) - 1) for x in table)
-    assert float(table[0]["lr"]) == 2e-3 and float(table[-1]["lr"]) < 2e-3 * 0.8 ** 10
+    assert float(table[0]["lr"]) == lr and float(table[-1]["lr"]) < lr * 0.8 ** 10
     assert len({x["lr"] for x in table}) > 5
 
 
@@ -55,7 +57,7 @@ def test_each_option_changes_the_run(tmp_path, corpus):  # noqa: F811
     base = ["--steps", 30, "--layers", 2]
     runs = {"plain": [], "dropout": ["--dropout", "0.3"], "rec": ["--recurrent-dropout", "0.3"],
             "wd": ["--weight-decay", "0.5"], "decay": ["--lr-decay", "0.5", "--lr-decay-every",
-                                                       "5"]}
+                                                       "5", "--lr-decay-start", "0"]}
     params = {}
     for name, flags in runs.items():
         r = run_cli("train", corpus, *TINY, *base, *flags, "--out", name, cwd=tmp_path)

@@ -13,6 +13,7 @@ TOLERANCE = {np.float64: 1e-9, np.float32: 1e-4}
 def torch_twin(layer, dtype):
     """The torch module of the same kind and shape, loaded with the layer's weights (strict)."""
     kw = {"nonlinearity": layer.nonlinearity} if layer.kind == "RNN" else {}
+    kw.update({"proj_size": layer.proj_size} if layer.proj_size else {})
     module = getattr(torch.nn, layer.kind)(
         layer.input_size,
         layer.hidden_size,
@@ -29,10 +30,11 @@ def torch_twin(layer, dtype):
     return module
 
 
-def compare_with_torch(case, dtype, T=7, B=3, I=5, H=8, seed=0, bias=True, lengths=None):
+def compare_with_torch(case, dtype, T=7, B=3, I=5, H=8, seed=0, bias=True, lengths=None,
+                       proj_size=0):
     """Worst relative error over every compared quantity, and the per-quantity errors. With
     ``lengths``, torch runs pack_padded_sequence -> layer -> pad_packed_sequence."""
-    layer = make_layer(*case, I=I, H=H, dtype=dtype, seed=seed, bias=bias)
+    layer = make_layer(*case, I=I, H=H, dtype=dtype, seed=seed, bias=bias, proj_size=proj_size)
     module = torch_twin(layer, dtype)
     rng = np.random.default_rng(seed + 1)
     x, state, dout, dstate = (

@@ -22,6 +22,21 @@ the same at every step, 0 or 1/(1-q)) only the recurrent product changes; c and 
 above:
 
     a = W_ih x + b_ih + W_hh (m ⊙ h) + b_hh        dh_prev = m ⊙ (W_hh^T da)
+
+With a projection (``proj_size=P``, 0 < P < H, torch's ``weight_hr``: W_hr (P, H)) the state
+h is the projection of what the cell gives, and c stays (H, B):
+
+    q  = o * tanh(c')                              (H, B), the cell's h' above
+    h' = W_hr q                                    (P, B); W_hh is (4H, P), h0 (P, B)
+
+(recurrent dropout's m is then (P, B): it multiplies the projected h that enters W_hh.)
+
+Backward, with dh = dL/dh' (P, B) the total at step t (from the output and the next step):
+
+    dq    = W_hr^T dh                              (H, B), enters the cell's backward as its dh
+    dW_hr = Σ_t dh_t q_t^T                         (P, H), one GEMM over all steps
+
+The products are the caller's (``bptt.nn.loops``); the cell's element-wise work is unchanged.
 """
 
 import numpy as np

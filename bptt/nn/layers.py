@@ -1,15 +1,21 @@
 """Recurrent layers with torch's names, shapes, gate order and initialisation: RNN, LSTM, GRU.
 
-Legend: T steps, B batch, I input size, H hidden size, L layers, D directions (1 or 2), G gates.
+Legend: T steps, B batch, I input size, H hidden size, L layers, D directions (1 or 2), G gates,
+P the size of h: H, or an LSTM's ``proj_size``.
 
 One class, ``Recurrent``, holds parameters, stacking and directions for all three kinds; the kind
 chooses the gate count and the time loops of ``bptt.nn.loops``. Parameters of layer k, direction
 suffix ``""`` or ``"_reverse"``:
 
-    weight_ih_l{k}{sfx}  (G*H, I if k == 0 else D*H)     gate blocks in torch order
-    weight_hh_l{k}{sfx}  (G*H, H)                        (LSTM i, f, g, o; GRU r, z, n)
+    weight_ih_l{k}{sfx}  (G*H, I if k == 0 else D*P)     gate blocks in torch order
+    weight_hh_l{k}{sfx}  (G*H, P)                        (LSTM i, f, g, o; GRU r, z, n)
     bias_ih_l{k}{sfx}    (G*H,)
     bias_hh_l{k}{sfx}    (G*H,)
+    weight_hr_l{k}{sfx}  (P, H)                          LSTM with proj_size = P > 0 only
+
+An LSTM's ``proj_size=P`` (torch's, 0 < P < H; 0: none) projects the state: h' = W_hr (o * tanh(c'))
+(``bptt.cells.lstm``), so h, the outputs and what enters W_hh have P features, c keeps H:
+h0 (L*D, B, P), c0 (L*D, B, H), out (T, B, D*P), layer k > 0 reads D*P features.
 
 Dropout (``bptt.nn.dropout``), only in training mode (``train()``, the default, and ``eval()``
 as torch): ``dropout=p`` multiplies the outputs of every layer but the last, the next layer's
@@ -64,9 +70,12 @@ class Recurrent:
         *,
         dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
+        proj_size: int = 0,
     ):
         self.input_size = positive_int("input_size", input_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
+        self.proj_size = _check_proj_size(proj_size, self.hidden_size, self.kind)
+        self.state_size = self.proj_size or self.hidden_size  # P: the size of h
         self.num_layers = positive_int("num_layers", num_layers)
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
@@ -140,7 +149,7 @@ class Recurrent:
 
     def _masks(self, T, B):
         """The dropout masks of one forward, ``drop.layer_masks``' (between, recurrent)."""
-        shape = (self.num_layers, self.num_directions, T, self.hidden_size, B)
+        shape = (self.num_layers, self.num_directions, T, self.state_size, B)
         return drop.layer_masks(self._rng, self.dropout, self.recurrent_dropout, shape,
                                 self.dtype, self.training)
 
@@ -151,16 +160,18 @@ class Recurrent:
 
     def _shapes(self) -> dict[str, tuple]:
         """Parameter names in torch's order, with their shapes."""
-        GH, H = self.gates * self.hidden_size, self.hidden_size
+        GH, H, P = self.gates * self.hidden_size, self.hidden_size, self.state_size
         shapes = {}
         for k in range(self.num_layers):
-            in_size = self.input_size if k == 0 else self.num_directions * H
+            in_size = self.input_size if k == 0 else self.num_directions * P
             for sfx in self._suffixes():
                 shapes[f"weight_ih_l{k}{sfx}"] = (GH, in_size)
-                shapes[f"weight_hh_l{k}{sfx}"] = (GH, H)
+                shapes[f"weight_hh_l{k}{sfx}"] = (GH, P)
                 if self.bias:
                     shapes[f"bias_ih_l{k}{sfx}"] = (GH,)
                     shapes[f"bias_hh_l{k}{sfx}"] = (GH,)
+                if self.proj_size:
+                    shapes[f"weight_hr_l{k}{sfx}"] = (P, H)
         return shapes
 
     def reset_parameters(self, seed: int | None = None) -> None:
@@ -204,8 +215,16 @@ class Recurrent:
 
     # ------------------------------------------------------------------ checks
 
-    def _state_shape(self, B):
-        return (self.num_layers * self.num_directions, B, self.hidden_size)
+    def _state_shapes(self, B) -> tuple:
+        """The shape of each part of the state: (h,), or for the LSTM (h, c); h (L*D, B, P),
+        c (L*D, B, H)."""
+        LD = self.num_layers * self.num_directions
+        h = (LD, B, self.state_size)
+        return (h, (LD, B, self.hidden_size)) if self.kind == "LSTM" else (h,)
+
+    def _state_sizes(self) -> tuple:
+        """The features of each part of the state: (P,), or for the LSTM (P, H)."""
+        return tuple(shape[2] for shape in self._state_shapes(1))
 
     def _check_x(self, x) -> np.ndarray:
         layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
@@ -221,13 +240,14 @@ class Recurrent:
         return np.ascontiguousarray(x.transpose(1, 0, 2)) if self.batch_first else x
 
     def _check_state(self, state, B, name="state", finite=True, unbatched=False):
-        """``state`` as a tuple of (L*D, B, H) arrays: (h,) for RNN and GRU, (h, c) for LSTM;
-        None, or for ``dstate`` None in place of h or c, means zeros. With ``unbatched`` each
-        part is (L*D, H) (torch's unbatched state) and comes back as (L*D, 1, H)."""
-        shape = self._state_shape(B)
-        n = 2 if self.kind == "LSTM" else 1
+        """``state`` as a tuple of arrays of ``_state_shapes(B)``: (h,) for RNN and GRU, (h, c)
+        for LSTM (h (L*D, B, P), c (L*D, B, H)); None, or for ``dstate`` None in place of h or c,
+        means zeros. With ``unbatched`` each part is (L*D, P or H) (torch's unbatched state) and
+        comes back as (L*D, 1, P or H)."""
+        shapes = self._state_shapes(B)
+        n = len(shapes)
         if state is None:
-            return tuple(np.zeros(shape, self.dtype) for _ in range(n))
+            return tuple(np.zeros(shape, self.dtype) for shape in shapes)
         if n == 2:
             if not isinstance(state, (tuple, list)) or len(state) != 2:
                 raise TypeError(
@@ -241,12 +261,13 @@ class Recurrent:
                 )
             parts, names = (state,), (name,)
         out = []
-        for part, pname in zip(parts, names, strict=True):
+        for part, pname, shape in zip(parts, names, shapes, strict=True):
             if part is None and name == "dstate":  # no gradient into this part (torch's None)
                 out.append(np.zeros(shape, self.dtype))
                 continue
-            what = "(num_layers*num_directions, H) for an unbatched x" if unbatched else \
-                "(num_layers*num_directions, B, H)"
+            size = "proj_size" if shape[2] != self.hidden_size else "H"
+            what = f"(num_layers*num_directions, {size}) for an unbatched x" if unbatched else \
+                f"(num_layers*num_directions, B, {size})"
             a = as_array(pname, part, self.dtype, ndim=2 if unbatched else 3, what=what,
                          finite=finite)
             a = a[:, None, :] if unbatched else a
@@ -265,13 +286,15 @@ class Recurrent:
         return self.forward(x, state, lengths)
 
     def _weights(self, k, sfx):
-        """W_ih, W_hh and the biases the loops fold into the input projection."""
+        """W_ih, W_hh, the biases the loops fold into the input projection, and the kind's
+        own: the GRU's b_hn, an LSTM's projection W_hr (None without one)."""
         W_ih, W_hh = self.params[f"weight_ih_l{k}{sfx}"], self.params[f"weight_hh_l{k}{sfx}"]
+        W_hr = self.params.get(f"weight_hr_l{k}{sfx}")  # an LSTM's projection, or None
         if not self.bias:
-            return W_ih, W_hh, None, None
+            return W_ih, W_hh, None, W_hr
         b_ih, b_hh = self.params[f"bias_ih_l{k}{sfx}"], self.params[f"bias_hh_l{k}{sfx}"]
         if self.kind != "GRU":
-            return W_ih, W_hh, b_ih + b_hh, None
+            return W_ih, W_hh, b_ih + b_hh, W_hr
         H = self.hidden_size  # b_hn stays inside r * (W_hn h + b_hn)
         bias = b_ih.copy()
         bias[: 2 * H] += b_hh[: 2 * H]
@@ -279,21 +302,21 @@ class Recurrent:
 
     def _run(self, weights, reverse, mask, X, init, work, shared=None, onehot=None):
         """One direction of one layer, the time loop of this kind: X (T, I, B), init a tuple
-        of (H, B) initial states (h, or h and c), mask: recurrent dropout's (H, B') for B' >= B
-        sequences (its first B columns are X's) or None; onehot: None, or (W_ih, ids (T, B)) for
-        a one-hot input, whose columns are looked up (``loops.preactivations``; X empty). Returns
-        S (T+1, H, B), the states of every step (a tuple (S,), or (S, C) for the LSTM) and the
-        cache."""
-        W_ih, W_hh, bias, b_hn = weights
+        of initial states (h (P, B), or h and c (H, B)), mask: recurrent dropout's (P, B') for
+        B' >= B sequences (its first B columns are X's) or None; onehot: None, or (W_ih, ids
+        (T, B)) for a one-hot input, whose columns are looked up (``loops.preactivations``; X
+        empty). Returns S (T+1, P, B), the states of every step (a tuple (S,), or (S, C) for the
+        LSTM) and the cache."""
+        W_ih, W_hh, bias, extra = weights  # extra: the GRU's b_hn, an LSTM's W_hr (or None)
         m = None if mask is None else np.ascontiguousarray(mask[:, : X.shape[2]])
         if self.kind == "LSTM":
             S, _, cache = loops.lstm_forward(
-                X, W_ih, W_hh, bias, *init, reverse, work, shared, m, onehot
+                X, W_ih, W_hh, bias, *init, reverse, work, shared, m, onehot, W_hr=extra
             )
             return S, (S, cache["C"]), cache
         if self.kind == "GRU":
             S, cache = loops.gru_forward(
-                X, W_ih, W_hh, bias, b_hn, *init, reverse, work, shared, m, onehot
+                X, W_ih, W_hh, bias, extra, *init, reverse, work, shared, m, onehot
             )
         else:
             S, cache = loops.rnn_forward(
@@ -302,11 +325,12 @@ class Recurrent:
         return S, (S,), cache
 
     def forward(self, x, state=None, lengths=None):
-        """x: (T, B, I) or (B, T, I) if batch_first, or unbatched (T, I); state: h (L*D, B, H)
-        (unbatched: (L*D, H)), for LSTM (h, c); None means zeros; lengths: None, or (B,)
-        integers in 1..T, the steps of each sequence (torch's packed sequences, see
-        ``bptt.nn.packing``). Returns out (T, B, D*H) (or batch-first; unbatched (T, D*H)),
-        zero at padded steps, and the final state, same structure as ``state``.
+        """x: (T, B, I) or (B, T, I) if batch_first, or unbatched (T, I); state: h (L*D, B, P)
+        (unbatched: (L*D, P)), for LSTM (h, c) with c (L*D, B, H); None means zeros; lengths:
+        None, or (B,) integers in 1..T, the steps of each sequence (torch's packed sequences, see
+        ``bptt.nn.packing``). Returns out (T, B, D*P) (or batch-first; unbatched (T, D*P)),
+        zero at padded steps, and the final state, same structure as ``state``. (P = H unless
+        an LSTM has ``proj_size``.)
 
         Recorded for one ``backward`` unless inside ``bptt.no_grad()``, where it keeps no cache
         and leaves a pending recorded forward (and its scratch memory) untouched.
@@ -377,15 +401,15 @@ class Recurrent:
         state0 = self._check_state(state, B)
         between, recurrent = self._masks(T, B)  # None where nothing is dropped
         self._ids = ids
-        H, D = self.hidden_size, self.num_directions
-        finals = [np.empty(self._state_shape(B), self.dtype) for _ in state0]
-        out = np.empty((B, T, D * H) if self.batch_first else (T, B, D * H), self.dtype)
+        P, D = self.state_size, self.num_directions
+        finals = [np.empty(shape, self.dtype) for shape in self._state_shapes(B)]
+        out = np.empty((B, T, D * P) if self.batch_first else (T, B, D * P), self.dtype)
         X, layers = x.transpose(0, 2, 1), []  # (T, I, B): per step, features first
         for k in range(self.num_layers):
             last = k == self.num_layers - 1
-            # the next layer's input (T, D*H, B): this layer's outputs (with one direction, the
+            # the next layer's input (T, D*P, B): this layer's outputs (with one direction, the
             # states themselves, which the next layer copies into its own blocks)
-            Y = None if last or D == 1 else self._buffer((k, "out"))("Y", (T, D * H, B))
+            Y = None if last or D == 1 else self._buffer((k, "out"))("Y", (T, D * P, B))
             dirs = []
             for d in range(D):
                 reverse, j = d == 1, k * D + d
@@ -393,16 +417,16 @@ class Recurrent:
                 S, states, cache = run(X, tuple(s[j].T for s in state0), self._buffer((k, d)))
                 for f_all, s in zip(finals, states, strict=True):
                     f_all[j] = loops.final(s, reverse).T
-                S_out = loops.outputs(S, reverse)  # (T, H, B)
+                S_out = loops.outputs(S, reverse)  # (T, P, B)
                 if last:
                     np.copyto(
-                        out[:, :, d * H : (d + 1) * H],
+                        out[:, :, d * P : (d + 1) * P],
                         S_out.transpose(2, 0, 1) if self.batch_first else S_out.transpose(0, 2, 1),
                     )
                 elif D == 1:
                     Y = S_out
                 else:
-                    np.copyto(Y[:, d * H : (d + 1) * H], S_out)
+                    np.copyto(Y[:, d * P : (d + 1) * P], S_out)
                 dirs.append(cache)
             layers.append(dirs)
             if not last and between[k] is not None:  # the next layer's input: mask * outputs
@@ -413,7 +437,7 @@ class Recurrent:
         return out, self._pack(tuple(finals))
 
     def _runner(self, k, d, mask=None, ids=None):
-        """``_run`` for direction d of layer k with recurrent dropout's mask (H, B) or None:
+        """``_run`` for direction d of layer k with recurrent dropout's mask (P, B) or None:
         run(X, init, work, shared=None). With ``ids`` (T, B) (layer 0, one-hot input), W_ih
         enters as its looked-up columns (``loops.preactivations``) and X is empty."""
         weights = self._weights(k, self._suffixes()[d])
@@ -426,24 +450,24 @@ class Recurrent:
 
     def _forward_packed(self, x, state0, plan, between, recurrent):
         """``forward`` with lengths: the batch in length order, each direction run segment by
-        segment (``bptt.nn.packing``); each layer's outputs in rows (T, B, D*H), zero at the
-        padded steps, which the next layer reads as (T, D*H, B). Dropout's masks (from
+        segment (``bptt.nn.packing``); each layer's outputs in rows (T, B, D*P), zero at the
+        padded steps, which the next layer reads as (T, D*P, B). Dropout's masks (from
         ``_masks``) are put in the same order, ``between``'s as rows."""
         T, B, _ = x.shape
-        H, D = self.hidden_size, self.num_directions
-        finals = [np.empty(self._state_shape(B), self.dtype) for _ in state0]
+        P, D = self.state_size, self.num_directions
+        finals = [np.empty(shape, self.dtype) for shape in self._state_shapes(B)]
         x = plan.sorted(x, 1)  # (T, B, I), a copy
         x[plan.padded] = 0  # what the caller padded with is never read (segments' extra columns)
         X, layers = x.transpose(0, 2, 1), []  # (T, I, B)
-        recurrent = [None if m is None else plan.sorted(m) for m in recurrent]  # (H, B)
+        recurrent = [None if m is None else plan.sorted(m) for m in recurrent]  # (P, B)
         between = [None if m is None else plan.sorted(m.transpose(0, 2, 1), 1) for m in between]
         for k in range(self.num_layers):
-            Y = self._buffer((k, "rows"))("Y", (T, B, D * H))
+            Y = self._buffer((k, "rows"))("Y", (T, B, D * P))
             dirs = []
             for d in range(D):
                 j = k * D + d
-                init = tuple(plan.sorted(s[j], 0).T for s in state0)  # (H, B) each
-                rows = Y[:, :, d * H : (d + 1) * H]
+                init = tuple(plan.sorted(s[j], 0).T for s in state0)  # (P, B) or (H, B) each
+                rows = Y[:, :, d * P : (d + 1) * P]
                 final, cache = plan.forward(
                     self._runner(k, d, recurrent[j]), X, init, d == 1, self._arena((k, d)), rows
                 )
@@ -468,8 +492,8 @@ class Recurrent:
 
     def _steps_backward(self, W_hhT, dY, dfinal, cache, work, dc_ends=None, kept=None):
         """The backward time loop of this kind: per-step gate gradients (T, R, B) and dL/d the
-        initial states (a tuple of (H, B)); dc_ends as ``loops.lstm_backward_steps``, kept as
-        ``loops.lstm_backward``."""
+        initial states (a tuple: h's (P, B), and the LSTM's c's (H, B)); dc_ends as
+        ``loops.lstm_backward_steps``, kept as ``loops.lstm_backward``."""
         if self.kind == "LSTM":
             dA, dh0, dc0 = loops.lstm_backward_steps(
                 dY, *dfinal, cache, W_hhT, work, dc_ends, kept
@@ -491,13 +515,13 @@ class Recurrent:
 
         With ``keep_state_grads=True`` it also sets ``self.state_grads``: the gradient of the
         loss with respect to the hidden state of every step and layer, dh of shape
-        (L, T, B, D*H) (batch_first: (L, B, T, D*H)); for an LSTM a tuple (dh, dc), dc the cell
-        state's. ``dh[k, t]`` is the total dL/dh_t of layer k (direction d in the columns
-        d*H:(d+1)*H, as in ``out``): what reaches h_t from the layer above (for the top layer,
-        ``dout[t]``; through dropout's mask in training mode) and from the next step (t+1, or
-        t-1 in reverse; with recurrent dropout through its mask, as h_t enters W_hh (m ⊙ h_t)),
-        plus ``dstate`` at a sequence's last step; zero at padded steps. It is what
-        ``h_t.retain_grad()`` gives in torch on a loop over steps (an unbatched forward's
+        (L, T, B, D*P) (batch_first: (L, B, T, D*P)); for an LSTM a tuple (dh, dc), dc the cell
+        state's, (L, T, B, D*H). ``dh[k, t]`` is the total dL/dh_t of layer k (direction d in
+        the columns d*P:(d+1)*P, as in ``out``): what reaches h_t from the layer above (for the
+        top layer, ``dout[t]``; through dropout's mask in training mode) and from the next step
+        (t+1, or t-1 in reverse; with recurrent dropout through its mask, as h_t enters
+        W_hh (m ⊙ h_t)), plus ``dstate`` at a sequence's last step; zero at padded steps. It is
+        what ``h_t.retain_grad()`` gives in torch on a loop over steps (an unbatched forward's
         have no batch axis). Otherwise ``self.state_grads`` is None, and no extra work is
         done."""
         if self._cache is None:
@@ -510,16 +534,16 @@ class Recurrent:
         gm.check_unchanged(self.params, self._snap, self._snap)
         if not self._unbatched:
             return self._backward(dout, dstate, keep_state_grads)
-        H, D, T = self.hidden_size, self.num_directions, self._cache[2]
-        dout = as_array("dout", dout, self.dtype, ndim=2, what="(T, D*H) for an unbatched x")
-        check_shape("dout", dout, (T, D * H))
+        P, D, T = self.state_size, self.num_directions, self._cache[2]
+        dout = as_array("dout", dout, self.dtype, ndim=2, what="(T, D*P) for an unbatched x")
+        check_shape("dout", dout, (T, D * P))
         dstate = None if dstate is None else self._pack(
             self._check_state(dstate, 1, name="dstate", unbatched=True))
         dx, d0 = self._backward(dout[None] if self.batch_first else dout[:, None], dstate,
                                 keep_state_grads)
         one = (lambda a: a[:, 0]) if not self.batch_first else (lambda a: a[0])
         d0 = tuple(d[:, 0] for d in (d0 if self.kind == "LSTM" else (d0,)))
-        if self.state_grads is not None:  # (L, T, 1, D*H) or (L, 1, T, D*H) -> (L, T, D*H)
+        if self.state_grads is not None:  # (L, T, 1, D*P) or (L, 1, T, D*P) -> (L, T, D*P)
             kept = self.state_grads if self.kind == "LSTM" else (self.state_grads,)
             cut = (lambda a: a[:, :, 0]) if not self.batch_first else (lambda a: a[:, 0])
             self.state_grads = self._pack(tuple(cut(a) for a in kept))
@@ -528,8 +552,8 @@ class Recurrent:
     def _backward(self, dout, dstate, keep_state_grads):
         """``backward`` of a batch (3-D dout)."""
         layers, B, T, plan, between = self._cache
-        H, D = self.hidden_size, self.num_directions
-        out_shape = (B, T, D * H) if self.batch_first else (T, B, D * H)
+        P, D, sizes = self.state_size, self.num_directions, self._state_sizes()
+        out_shape = (B, T, D * P) if self.batch_first else (T, B, D * P)
         dout = as_array("dout", dout, self.dtype, ndim=3, what="(the shape of the last output)")
         check_shape("dout", dout, out_shape)
         dfinal = self._check_state(dstate, B, name="dstate")
@@ -540,11 +564,12 @@ class Recurrent:
         self.state_grads = None
         if plan is not None:
             return self._backward_packed(dout, dfinal, plan, keep_state_grads)
-        # per-step state gradients, if asked: (L, T, B, D*H) or batch-first, the layout of out
-        kept_all = [np.empty((self.num_layers,) + out_shape, self.dtype) for _ in dfinal]
+        # per-step state gradients, if asked: (L, T, B, D*P) (c's D*H) or batch-first, the
+        # layout of out
+        kept_all = [np.empty((self.num_layers, *out_shape[:2], D * n), self.dtype) for n in sizes]
         kept_all = kept_all if keep_state_grads else []
-        dstate0 = [np.empty(self._state_shape(B), self.dtype) for _ in dfinal]
-        # (T, D*H, B): per step a contiguous (features, batch) block
+        dstate0 = [np.empty(shape, self.dtype) for shape in self._state_shapes(B)]
+        # (T, D*P, B): per step a contiguous (features, batch) block
         dY = np.ascontiguousarray(
             dout.transpose(1, 2, 0) if self.batch_first else dout.transpose(0, 2, 1)
         )
@@ -559,12 +584,12 @@ class Recurrent:
                     self.params[f"weight_hh_l{k}{sfx}"],
                 )
                 W_hhT = W_hh.T       # a transposed view: BLAS reads it as is, no copy
-                dY_d, dh_n = dY[:, d * H : (d + 1) * H], dfinal[0][j].T
-                kept = tuple(  # (T, H, B) views of the columns of direction d
+                dY_d, dh_n = dY[:, d * P : (d + 1) * P], dfinal[0][j].T
+                kept = tuple(  # (T, P or H, B) views of the columns of direction d
                     (a[k].transpose(1, 0, 2) if self.batch_first else a[k])[
-                        :, :, d * H : (d + 1) * H
+                        :, :, d * n : (d + 1) * n
                     ].transpose(0, 2, 1)
-                    for a in kept_all
+                    for a, n in zip(kept_all, sizes, strict=False)
                 ) or None
                 if self.kind == "LSTM":
                     pieces, g, dh0, dc0 = loops.lstm_backward(
@@ -586,7 +611,7 @@ class Recurrent:
                 for rows, G in pieces:
                     if k == 0:  # (T*B, I): the layout of x
                         part = G.T @ W_ih[rows]
-                    else:  # (D*H, T*B): the layout of the layer below's outputs
+                    else:  # (D*P, T*B): the layout of the layer below's outputs
                         part = W_ih[rows].T @ G
                     dX = part if dX is None else np.add(dX, part, out=dX)
             if k > 0:  # the gradient of layer k-1's outputs, through dropout's mask
@@ -603,19 +628,23 @@ class Recurrent:
         return dx, self._pack(tuple(dstate0))
 
     def _store_grads(self, grads, k, sfx, g):
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-        for name, value in zip(names[: 4 if self.bias else 2], g, strict=False):
+        """g: the gradients of (W_ih, W_hh, b_ih, b_hh), and of an LSTM's W_hr after them."""
+        names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())
+        values = g[:2] + (g[2:4] if self.bias else ())
+        if self.proj_size:
+            names, values = names + ("weight_hr",), values + (g[4],)
+        for name, value in zip(names, values, strict=True):
             grads[f"{name}_l{k}{sfx}"] = value
 
     def _backward_packed(self, dout, dfinal, plan, keep_state_grads=False):
         """``backward`` after a forward with lengths: gradients in rows (T, B, F), sorted,
         zero at the padded steps; each direction segment by segment (``bptt.nn.packing``).
-        The state gradients, if kept, are rows (L, T, B, D*H), sorted, until the end."""
+        The state gradients, if kept, are rows (L, T, B, D*P) (c's D*H), sorted, until the end."""
         layers, B, T, _, between = self._cache
-        H, D = self.hidden_size, self.num_directions
-        kept_all = [np.empty((self.num_layers, T, B, D * H), self.dtype) for _ in dfinal]
+        P, D, sizes = self.state_size, self.num_directions, self._state_sizes()
+        kept_all = [np.empty((self.num_layers, T, B, D * n), self.dtype) for n in sizes]
         kept_all = kept_all if keep_state_grads else []
-        dstate0 = [np.empty(self._state_shape(B), self.dtype) for _ in dfinal]
+        dstate0 = [np.empty(shape, self.dtype) for shape in self._state_shapes(B)]
         dY = plan.sorted(dout.transpose(1, 0, 2) if self.batch_first else dout, 1)  # a copy
         dY[plan.padded] = 0  # padded steps are not outputs
         grads = {}
@@ -627,12 +656,13 @@ class Recurrent:
                 pieces, g, d0 = plan.backward(
                     self.kind,
                     functools.partial(self._steps_backward, W_hhT),
-                    dY[:, :, d * H : (d + 1) * H],
+                    dY[:, :, d * P : (d + 1) * P],
                     tuple(plan.sorted(s[j], 0).T for s in dfinal),
                     layers[k][d],
                     d == 1,
                     self._arena((k, d)),
-                    tuple(a[k, :, :, d * H : (d + 1) * H] for a in kept_all) or None,
+                    tuple(a[k, :, :, d * n : (d + 1) * n]
+                          for a, n in zip(kept_all, sizes, strict=False)) or None,
                 )
                 for s_all, s in zip(dstate0, d0, strict=True):
                     s_all[j] = plan.unsorted(s.T, 0)
@@ -655,13 +685,26 @@ class Recurrent:
 
     def __repr__(self):
         extra = f", nonlinearity={self.nonlinearity!r}" if self.kind == "RNN" else ""
-        for name in ("dropout", "recurrent_dropout"):  # shown when set, as torch shows dropout
+        # shown when set, as torch shows proj_size and dropout
+        for name in ("proj_size", "dropout", "recurrent_dropout"):
             extra += f", {name}={getattr(self, name)}" if getattr(self, name) else ""
         return (
             f"{self.kind}({self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
             f"bias={self.bias}, batch_first={self.batch_first}, "
             f"bidirectional={self.bidirectional}, dtype={self.dtype.name}{extra})"
         )
+
+
+def _check_proj_size(proj_size, hidden_size: int, kind: str) -> int:
+    """``proj_size`` as torch takes it: 0 (no projection), or for an LSTM 0 < P < hidden_size."""
+    P = positive_int("proj_size", proj_size, minimum=0)
+    if P and kind != "LSTM":
+        raise ValueError(f"proj_size: expected 0 for {kind} (only LSTM projects its state), "
+                         f"got {P}")
+    if P >= hidden_size:
+        raise ValueError(f"proj_size: expected 0 (no projection) or less than hidden_size="
+                         f"{hidden_size}, got {P}")
+    return P
 
 
 def _is_ids(x) -> bool:
@@ -688,18 +731,20 @@ class RNN(Recurrent):
         *,
         dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
+        proj_size: int = 0,
     ):
         if nonlinearity not in rnn_cell.NONLINEARITIES:
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(
             input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, seed,
-            dropout=dropout, recurrent_dropout=recurrent_dropout,
+            dropout=dropout, recurrent_dropout=recurrent_dropout, proj_size=proj_size,
         )
 
 
 class LSTM(Recurrent):
-    """LSTM as torch.nn.LSTM: gates i, f, g, o; state (h, c)."""
+    """LSTM as torch.nn.LSTM: gates i, f, g, o; state (h, c); ``proj_size=P`` (0 < P <
+    hidden_size) projects h to P features with ``weight_hr_l{k}`` (P, H), as torch's."""
 
     kind = "LSTM"
 

@@ -1,11 +1,12 @@
 """Time loops of the engine: one direction of one layer, forward and backward.
 
-Legend: T steps, B batch, I input features, H hidden, G gates (RNN 1, LSTM 4, GRU 3).
+Legend: T steps, B batch, I input features, H hidden, G gates (RNN 1, LSTM 4, GRU 3); P the
+size of the state h, H except for an LSTM with a projection (below), where P < H.
 
 Layout. Inside the engine every array is features first, then batch (the course's (n_a, m)).
 Per-step buffers are time-major with contiguous blocks, so the recurrent product is
 ``W @ block`` (the faster GEMM form here) and the element-wise work of a step runs over
-contiguous memory. A step reads the block ``Z[s] = [x; 1; h]`` (I + 1 + H, B): its input, a row
+contiguous memory. A step reads the block ``Z[s] = [x; 1; h]`` (I + 1 + P, B): its input, a row
 of ones (for the bias) and what the recurrent product reads of the state it starts from (the
 state itself, or with recurrent dropout the masked state m ⊙ h, below). The big GEMMs over all
 steps use feature-major matrices (features, T*B): the blocks the steps read, and the gate
@@ -33,20 +34,29 @@ The gradient of the input goes back in pieces, pairs (rows, G) with dx = sum of
 ``W_ih[rows].T @ G``: one for RNN and LSTM, two for the GRU, whose input-side gate gradients
 are not one block (dgi_r, dgi_z equal dgh_r, dgh_z; dgi_n is its own).
 
-States live in S (T + 1, H, B). Forward in time S[0] is the initial state and S[t + 1] the
+States live in S (T + 1, P, B). Forward in time S[0] is the initial state and S[t + 1] the
 state after x[t]; in reverse (the second direction of a bidirectional layer) S[T] is the initial
 state and S[t] the state after x[t]. Without recurrent dropout S is the h rows of Z,
 S = Z[:, I+1:], so a step writes its state straight into the block the next step reads.
 
-Recurrent dropout (``mask`` m (H, B), one per sequence and unit, the same at every step; see
+Recurrent dropout (``mask`` m (P, B), one per sequence and unit, the same at every step; see
 ``bptt.nn.dropout``) changes only what the recurrent product reads: W_hh h becomes W_hh (m ⊙ h)
 in every gate (for the GRU also inside r * (W_hn (m ⊙ h) + b_hn)), while the state carried on,
 the outputs and the GRU's z * h use h itself. Then S is a buffer of its own and after each step
-``recurrent_inputs``' feed writes m ⊙ S[s] into the h rows of Z[s]; the joined GEMM, the blocks
-of the weight gradients (dW_hh = sum over steps of dG (m ⊙ h)^T) and the GRU's W_hn product all
-read Z, so they take the mask with no other change. Backward, the gradient that the recurrent
-product sends to the previous state is m ⊙ (W_hh^T dG) (``through_mask``). Without a mask the
-feed and the backward's multiply do nothing, and nothing else differs.
+the loop writes m ⊙ S[s] into the h rows of Z[s] (``recurrent_inputs``' ``fed``); the joined
+GEMM, the blocks of the weight gradients (dW_hh = sum over steps of dG (m ⊙ h)^T) and the GRU's
+W_hn product all read Z, so they take the mask with no other change. Backward, the gradient that
+the recurrent product sends to the previous state is m ⊙ (W_hh^T dG), one multiply per step.
+Without a mask neither multiply runs, and nothing else differs.
+
+LSTM projection (``W_hr`` (P, H), torch's ``proj_size``; the equation and its derivative in
+``bptt.cells.lstm``). The h rows of Z and the states S are P rows, W_hh is (4H, P), while the gates,
+the cell states C and the factors keep H. The cell writes q = o * tanh(c') into Q[t] (H, B)
+instead of the state, and the step then writes S[s] = W_hr @ Q[t] (one more GEMM per step); Q
+is kept for the backward. Backward, each step copies its total dL/dh' (P, B) into DH[t] and
+gives the cell dq = W_hr^T dh (H, B); after the loop dW_hr = Σ_t dh_t q_t^T is one GEMM of DH
+and Q feature-major (``projection_grad``, over all segments of a packed batch). Without W_hr
+none of this runs.
 
 Per-step state gradients (``kept``, only when a caller asks: ``keep_state_grads``): the
 backward loops can copy their running dh, at the point where it is the total dL/dh_t (from the
@@ -70,13 +80,13 @@ is overwritten only after its last reader (G' is 5 for the LSTM, 4 for the GRU, 
 =========  =================  ===========================  ====================================
 buffer     shape              forward                      backward
 =========  =================  ===========================  ====================================
-Z          (T+1, I+1+H, B)    blocks [x; 1; h]; S is its   read by the factors (RNN, GRU) and
+Z          (T+1, I+1+P, B)    blocks [x; 1; h]; S is its   read by the factors (RNN, GRU) and
                               h rows (the outputs), or     copied feature-major into Zf
                               with recurrent dropout they
                               hold m ⊙ S
-S          (T+1, H, B)        recurrent dropout only: the  read by the factors (RNN, GRU)
+S          (T+1, P, B)        recurrent dropout only: the  read by the factors (RNN, GRU)
                               states (the outputs)
-W          (GH, I+1+H)        joined weights, B >= 8       -
+W          (GH, I+1+P)        joined weights, B >= 8       -
 P          (T, 1, GH, B)      input projections, B < 8     -
 Wi, Xf,    (GH, I+1), (I,     ``project``'s scratch        -
 Pm (+key)  T*B), (GH, T*B)
@@ -88,20 +98,25 @@ Wn         (H, 1+H)           GRU [b_hn | W_hn]            -
 F          (T, G', H, B)      LSTM: tanh(c) in F[:, 4]     derivative factors (for the LSTM
                                                            from tanh(c)), then overwritten step
                                                            by step by the gate gradients
-dh, dc,    (H, B)             -                            running dL/dh, dL/dc, the GRU's
+Q          (T, H, B)          LSTM projection: o * tanh(c) read by ``projection_grad``
+dh, dc,    (P, B), (H, B)     -                            running dL/dh, dL/dc, the GRU's
 direct                                                     z * dh term, per step
+DH, dq     (T, P, B), (H, B)  -                            LSTM projection: each step's dL/dh,
+                                                           W_hr^T dh (the cell's dh)
 M          (GH or 4H, T*B)    -                            gate gradients feature-major, for
                                                            the weight GEMMs and dx (LSTM: in A)
-Zf         (I+1+H, T*B)       -                            the blocks feature-major
+Zf         (I+1+P, T*B)       -                            the blocks feature-major
+DHf, Qf    (P, T*B), (H, T*B) -                            DH and Q feature-major (dW_hr)
 ---------  -----------------  ---------------------------  ------------------------------------
 packing.py (variable lengths; N = the columns of all segments, w the segment's width)
 ---------  -----------------  ---------------------------  ------------------------------------
 (each of   per segment        as above, one piece per      as above, one piece per segment
 the above)                    segment (``packing.Arena``)
-d0, d1     (H, w)             -                            a segment's dL/d its final h (and
+d0, d1     (P, w), (H, w)     -                            a segment's dL/d its final h (and
                                                            c), zero in its extra columns
 M, Zf      (R, N), (K, N)     -                            all segments' gate gradients and
                                                            blocks feature-major (R = GH or 4H)
+DHf, Qf    (P, N), (H, N)     -                            all segments' DH and Q (dW_hr)
 =========  =================  ===========================  ====================================
 """
 
@@ -110,13 +125,6 @@ import itertools
 import numpy as np
 
 from ..cells import gru, lstm, rnn
-
-
-def steps(T: int, reverse: bool) -> list[tuple[int, int, int]]:
-    """(t, prev, cur) in the order of the forward pass: x[t] is read, S[prev] -> S[cur]."""
-    if reverse:
-        return [(t, t + 1, t) for t in range(T - 1, -1, -1)]
-    return [(t, t, t + 1) for t in range(T)]
 
 
 def outputs(S: np.ndarray, reverse: bool) -> np.ndarray:
@@ -305,12 +313,12 @@ def column_major(W: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 def scaled_column_major(W_hh: np.ndarray, scale, out: np.ndarray) -> np.ndarray:
-    """W_hh (G*H, H), each gate block multiplied by ``scale`` (G, 1, 1) if given, in column-major
-    order: written into ``out`` (H, G*H), returned as ``out.T``."""
+    """W_hh (G*H, P), each gate block multiplied by ``scale`` (G, 1, 1) if given, in column-major
+    order: written into ``out`` (P, G*H), returned as ``out.T``."""
     if scale is None:
         return column_major(W_hh, out)
-    G, H = scale.shape[0], W_hh.shape[1]
-    np.multiply(W_hh.T.reshape(H, G, H), scale.reshape(G, 1), out=out.reshape(H, G, H))
+    G, P = scale.shape[0], W_hh.shape[1]
+    np.multiply(W_hh.T.reshape(P, G, -1), scale.reshape(G, 1), out=out.reshape(P, G, -1))
     return out.T
 
 
@@ -498,15 +506,15 @@ def rnn_backward_steps(dY, dh_final, cache, W_hhT, work, kept=None):
 
 
 def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work, shared=None, mask=None,
-                 onehot=None):
-    """X: (T, I, B); bias: b_ih + b_hh or None; h0, c0: (H, B); ``shared`` as in ``built``;
-    mask: recurrent dropout's (H, B) or None; onehot: None, or (W_in, ids) as in
-    ``preactivations`` (X empty).
+                 onehot=None, W_hr=None):
+    """X: (T, I, B); bias: b_ih + b_hh or None; h0: (P, B), c0: (H, B); ``shared`` as in
+    ``built``; mask: recurrent dropout's (P, B) or None; onehot: None, or (W_in, ids) as in
+    ``preactivations`` (X empty); W_hr: the projection (P, H) or None (then P = H).
 
-    Returns S (T+1, H, B), the final cell state (H, B) (a view: copy it) and the cache.
+    Returns S (T+1, P, B), the final cell state (H, B) (a view: copy it) and the cache.
     """
-    (T, _, B), H = X.shape, W_hh.shape[1]
-    Z = stack_inputs(X, H, reverse, work)
+    (T, _, B), P, H = X.shape, W_hh.shape[1], W_hh.shape[0] // 4
+    Z = stack_inputs(X, P, reverse, work)
     S, fed = recurrent_inputs(Z, h0, mask, reverse, work)
     scale = lstm.COLUMNS[W_hh.dtype][0]  # σ's ½, folded into the weights and projections
     A = work("A", (T, 4, H, B))  # pre-activations, then the gate activations
@@ -514,54 +522,87 @@ def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work, shared=None, mask=N
     F = work("F", (T, 5, H, B))  # tanh(c) in F[:, 4], then the derivative factors
     C = work("C", (T + 1, H, B))
     initial(C, reverse)[...] = c0
+    Q = None if W_hr is None else work("Q", (T, H, B))  # projection: o * tanh(c') of each step
     gates = lstm.columns(H, B, W_hh.dtype)
-    for a, a4, z, add, c_prev, c, tanh_c, h, zh in zip(
+    for a, a4, z, add, c_prev, c, tanh_c, h, q, zh in zip(
         per_step(A, T, reverse), per_step(A.reshape(T, 4 * H, B), T, reverse),
         per_step(reads, T, reverse), per_step(adds, T, reverse),
         per_step(previous(C, reverse), T, reverse), per_step(outputs(C, reverse), T, reverse),
         per_step(F[:, 4], T, reverse), per_step(outputs(S, reverse), T, reverse),
-        per_step(fed, T, reverse), strict=True,
+        per_step(Q, T, reverse), per_step(fed, T, reverse), strict=True,
     ):
         np.dot(W, z, a4)
         if add is not None:
             np.add(a4, add, a4)
-        lstm.forward(a, c_prev, c, tanh_c, h, True, gates)
+        if q is None:
+            lstm.forward(a, c_prev, c, tanh_c, h, True, gates)
+        else:
+            lstm.forward(a, c_prev, c, tanh_c, q, True, gates)
+            np.dot(W_hr, q, h)  # h' = W_hr (o * tanh(c'))
         if zh is not None:
             np.multiply(h, mask, zh)
-    cache = {"Z": Z, "A": A, "F": F, "C": C, "mask": mask, "reverse": reverse}
+    cache = {"Z": Z, "A": A, "F": F, "C": C, "mask": mask, "reverse": reverse, "Q": Q,
+             "W_hr": W_hr}
     return S, final(C, reverse), cache
 
 
 def lstm_backward(dY, dh_final, dc_final, cache, W_hhT, work, kept=None):
-    """kept: None, or (dH, dC), each (T, H, B), that get the total dL/dh_t and dL/dc_t of every
-    step. Returns the pieces of dx (see the module docstring), the gradients of
-    (W_ih, W_hh, b_ih, b_hh), dL/dh0 and dL/dc0."""
+    """dY: (T, P, B); dh_final: (P, B); dc_final: (H, B); kept: None, or (dH, dC), (T, P, B)
+    and (T, H, B), that get the total dL/dh_t and dL/dc_t of every step. Returns the pieces of
+    dx (see the module docstring), the gradients of (W_ih, W_hh, b_ih, b_hh), and of W_hr after
+    them with a projection, dL/dh0 and dL/dc0."""
     dA, dh0, dc0 = lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, kept=kept)
     M = feature_major(dA, cache["A"])  # the activations are no longer needed
-    H = dY.shape[1]
-    return *gradients("LSTM", M, blocks_read(cache["Z"], cache["reverse"], work), H), dh0, dc0
+    P = dY.shape[1]
+    pieces, g = gradients("LSTM", M, blocks_read(cache["Z"], cache["reverse"], work), P)
+    if cache["Q"] is not None:
+        g = (*g, projection_grad([cache], work))
+    return pieces, g, dh0, dc0
+
+
+def projection_grad(caches, work) -> np.ndarray:
+    """dW_hr (P, H) = Σ_t dh_t q_t^T over every step of ``caches`` (one direction: the one
+    forward's cache, or its segments' with ``bptt.nn.packing``), from what the forward kept,
+    q = o * tanh(c') (T, H, B), and the backward loop, dh = dL/dh' (T, P, B): both copied
+    feature-major side by side, then one GEMM."""
+    N = sum(c["Q"].shape[0] * c["Q"].shape[2] for c in caches)
+    P, H = caches[0]["DH"].shape[1], caches[0]["Q"].shape[1]
+    dHf, Qf = work("DHf", (P, N)), work("Qf", (H, N))
+    col = 0
+    for c in caches:
+        T, _, B = c["Q"].shape
+        copy_feature_major(c["DH"], dHf[:, col : col + T * B])
+        copy_feature_major(c["Q"], Qf[:, col : col + T * B])
+        col += T * B
+    return dHf @ Qf.T
 
 
 def lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, dc_ends=None, kept=None):
     """The time loop of ``lstm_backward``: dL/da per step, dA (T, 4, H, B) (a view of the
-    cache's F), dL/dh0 and dL/dc0 (H, B); ``kept`` as there. dc_ends: None, or
+    cache's F), dL/dh0 (P, B) and dL/dc0 (H, B); ``kept`` as there. dc_ends: None, or
     {t: (columns, (H, m) array)}, the gradients of final cell states reached at step t, added
-    to dL/dc there (sequences of a packed batch that end inside a segment, ``bptt.nn.packing``)."""
+    to dL/dc there (sequences of a packed batch that end inside a segment, ``bptt.nn.packing``).
+    With a projection, each step's total dL/dh' goes into cache["DH"] (T, P, B), for
+    ``projection_grad``, and the cell gets dq = W_hr^T dh."""
     A, F, C, mask, reverse = cache["A"], cache["F"], cache["C"], cache["mask"], cache["reverse"]
-    T, H, B = dY.shape
+    (T, P, B), H = dY.shape, A.shape[2]
     lstm.backward_factors(A, previous(C, reverse), F[:, 4], out=F)  # (T, 5, H, B)
     dA = F[:, :4]  # dL/da overwrites the factors step by step
-    dh = work("dh", (H, B))
+    dh = work("dh", (P, B))
     dc = work("dc", (H, B))
+    DH = None
+    if cache["Q"] is not None:  # the projection: per-step dL/dh' kept, dq = W_hr^T dh into the cell
+        DH = cache["DH"] = work("DH", (T, P, B))
+        W_hrT, dq = cache["W_hr"].T, work("dq", (H, B))
     dc[...] = dc_final
     back = not reverse
     kept_h, kept_c = (None, None) if kept is None else kept
     last = None
-    for t, dy, f_t, f_gate, da, da4, keep_h, keep_c in zip(
+    for t, dy, f_t, f_gate, da, da4, keep_h, keep_c, dh_kept in zip(
         per_step(range(T), T, back), per_step(dY, T, back), per_step(F, T, back),
         per_step(A[:, 1], T, back), per_step(dA, T, back),
         per_step(dA.reshape(T, 4 * H, B), T, back), per_step(kept_h, T, back),
-        per_step(kept_c, T, back), strict=True,
+        per_step(kept_c, T, back), per_step(DH, T, back), strict=True,
     ):
         if last is None:
             np.add(dy, dh_final, dh)  # the last step: dL/dh from above and from the final state
@@ -574,7 +615,11 @@ def lstm_backward_steps(dY, dh_final, dc_final, cache, W_hhT, work, dc_ends=None
             dc[:, dc_ends[t][0]] += dc_ends[t][1]
         if keep_h is not None:
             np.copyto(keep_h, dh)
-        lstm.backward(dh, dc, f_t, f_gate, da, keep_c)
+        if dh_kept is None:
+            lstm.backward(dh, dc, f_t, f_gate, da, keep_c)
+        else:
+            np.copyto(dh_kept, dh)
+            lstm.backward(np.dot(W_hrT, dh, dq), dc, f_t, f_gate, da, keep_c)
         last = da4
     dh0 = W_hhT @ last
     if mask is not None:

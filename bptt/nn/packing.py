@@ -34,7 +34,7 @@ import math
 
 import numpy as np
 
-from .loops import copy_feature_major, final, gradients, outputs, previous
+from .loops import copy_feature_major, final, gradients, outputs, previous, projection_grad
 
 
 def plan(lengths, T: int, B: int):
@@ -166,7 +166,9 @@ class Plan:
         tuple of (H, B) sorted; kept: None, or a tuple of (T, B, H) rows, sorted, that get the
         per-step state gradients (``loops``' ``kept``), zero at the padded steps. Returns the
         pieces of dx (packed columns, see ``loops.gradients`` and ``unpack``), the gradients of
-        (W_ih, W_hh, b_ih, b_hh) and dL/d the initial states (tuple of (H, B), sorted)."""
+        (W_ih, W_hh, b_ih, b_hh) (and of an LSTM's projection W_hr after them, over all
+        segments: ``loops.projection_grad``) and dL/d the initial states (tuple of (H, B) or,
+        with a projection, ((P, B), (H, B)), sorted)."""
         segments, offsets, N = self.layouts[reverse]
         H, ar = dfinal[0].shape[0], np.arange(self.B)
         if reverse:  # every sequence's final state is its state after step 0
@@ -207,7 +209,10 @@ class Plan:
             copy_feature_major(Zr, Zf[:, cols])
         for a in kept or ():  # columns that ran past their sequence's end or before its start
             a[self.padded] = 0
-        return *gradients(kind, M, Zf, H), tuple(state)
+        pieces, g = gradients(kind, M, Zf, H)
+        if kind == "LSTM" and caches[0]["Q"] is not None:  # an LSTM's projection: dW_hr after
+            g = (*g, projection_grad(caches, work))
+        return pieces, g, tuple(state)
 
     def unpack(self, P: np.ndarray, reverse: bool) -> np.ndarray:
         """(N, F) packed steps of one direction -> (T, B, F) rows, sorted, zero at the padded
