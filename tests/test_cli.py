@@ -157,7 +157,7 @@ def test_default_out_is_named_after_the_corpus(tmp_path, corpus):
 def test_sample_same_seed_same_text(trained):
     run, _ = trained
     a = run_cli("sample", run, "--length", 80, "--seed", 3, cwd=run.parent)
-    b = run_cli("sample", run / "checkpoint.npz", "--length", 80, "--seed", 3, cwd=run.parent)
+    b = run_cli("sample", run / "best.npz", "--length", 80, "--seed", 3, cwd=run.parent)
     c = run_cli("sample", run, "--length", 80, "--seed", 4, cwd=run.parent)
     assert a.returncode == 0 and a.stderr == "" and a.stdout == b.stdout != c.stdout
     assert len(a.stdout) == 81 and a.stdout.endswith("\n")
