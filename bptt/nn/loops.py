@@ -255,11 +255,12 @@ def joined_weights(W_ih, W_hh, bias, out, scale=None) -> np.ndarray:
 
 
 def preactivations(W_ih, W_hh, bias, Z, reverse, work, scale=None, shared=None, onehot=None):
-    """For RNN, LSTM and the GRU's r and z gates: ``(W, reads, adds)``, so that the
-    pre-activations of step t (G*H, B), from the state it starts from, multiplied by ``scale``
-    per gate if given (σ's ½, exact), are ``W @ reads[t]``, plus ``adds[t]`` unless ``adds``
-    is None. reads: (T, K, B) views of the blocks Z in time order; adds: None, a (T, G*H, B)
-    array, or (one-hot input at B >= 8) an object whose ``[t]`` gathers step t's (G*H, B).
+    """For RNN, LSTM and the GRU's r and z gates: ``(W, reads, adds, prescaled)``, so that the
+    pre-activations of step t (G*H, B), from the state it starts from, are ``W @ reads[t]``,
+    plus ``adds[t]`` unless ``adds`` is None, multiplied by ``scale`` per gate (σ's ½, exact)
+    if ``prescaled``. reads: (T, K, B) views of the blocks Z in time order; adds: None, a
+    (T, G*H, B) array, or (one-hot input at B >= 8) an object whose ``[t]`` gathers step t's
+    (G*H, B).
     ``shared`` as in ``built``; ``onehot``: None, or (W_in (G*H, V), ids (T, B)) for a one-hot
     input (then X is empty): step t adds the columns ids[t] of W_in. ``per_step`` walks them.
 
@@ -268,9 +269,10 @@ def preactivations(W_ih, W_hh, bias, Z, reverse, work, scale=None, shared=None, 
     block Z[p]. With a smaller batch each GEMM is a matrix-vector product that costs in
     proportion to the matrix, so a large joined matrix would cost more than it saves
     (measured: B=1 H=512 LSTM ~5% slower): the input projections are computed before the loop
-    and each step is W_hh @ h plus one of them. Below a batch of 8 the matrix is kept in
-    column-major order, whose matrix-vector product OpenBLAS runs faster (2-core Xeon, 64 x 33
-    float32, B=1: 0.63 against 0.88 us; 64 x 16: 0.59 against 0.77 us).
+    and each step is W_hh @ h plus one of them, unscaled (a scaled copy of W_hh costs more per
+    call than the pass it saves per step at H=256, T=64). A small joined matrix at B < 8 is
+    kept in column-major order, whose matrix-vector product OpenBLAS runs faster (2-core Xeon,
+    64 x 33 float32, B=1: 0.63 against 0.88 us).
     """
     (GH, H), B, I = W_hh.shape, Z.shape[2], W_ih.shape[1]
     reads = previous(Z, reverse)
@@ -281,25 +283,21 @@ def preactivations(W_ih, W_hh, bias, Z, reverse, work, scale=None, shared=None, 
         if B < 8:
             W = built(shared, "WF", lambda: column_major(W, work("WF", W.shape[::-1])))
         if onehot is None:
-            return W, reads, None
+            return W, reads, None, scale is not None
         W_in, ids = onehot
         scaled = work("Wl", W_in.shape)  # scaled as the joined weights (½ or 1: exact)
         copy_scaled(W_in, scaled, scale)
         if B < 8:
-            return W, reads, lookup(scaled, ids)
+            return W, reads, lookup(scaled, ids), scale is not None
         W_rows = work("WlT", W_in.shape[::-1])  # (V, G*H): a step gathers B contiguous rows
         np.copyto(W_rows, scaled.T)  # (measured: 2.4 against 3.5 ms per 64 steps for
         rows = work("Wlr", (B, GH))  # gathering columns, G*H = 1024, V = 65, B = 32)
-        return W, reads, _Gathered(W_rows, ids, rows)
-    T, G = reads.shape[0], GH // H
-    P = work("P", (T, 1, GH, B))
+        return W, reads, _Gathered(W_rows, ids, rows), scale is not None
+    P = work("P", (reads.shape[0], 1, GH, B))
     project(W_ih, bias, Z, reverse, work, P)
     if onehot is not None:
         P[:, 0] += lookup(*onehot)
-    if scale is not None:
-        np.multiply(P.reshape(T, G, H, B), scale, out=P.reshape(T, G, H, B))
-    W = built(shared, "Wh", lambda: scaled_column_major(W_hh, scale, work("Wh", (H, GH))))
-    return W, states(reads, H), P[:, 0]
+    return W_hh, states(reads, H), P[:, 0], False
 
 
 JOIN_SMALL = 4096  # entries of [W_ih | b | W_hh] up to which B < 8 also takes the joined GEMM
@@ -309,16 +307,6 @@ JOIN_SMALL = 4096  # entries of [W_ih | b | W_hh] up to which B < 8 also takes t
 def column_major(W: np.ndarray, out: np.ndarray) -> np.ndarray:
     """W (R, C) copied into ``out`` (C, R); returns ``out.T``, W's values in column-major order."""
     np.copyto(out, W.T)
-    return out.T
-
-
-def scaled_column_major(W_hh: np.ndarray, scale, out: np.ndarray) -> np.ndarray:
-    """W_hh (G*H, P), each gate block multiplied by ``scale`` (G, 1, 1) if given, in column-major
-    order: written into ``out`` (P, G*H), returned as ``out.T``."""
-    if scale is None:
-        return column_major(W_hh, out)
-    G, P = scale.shape[0], W_hh.shape[1]
-    np.multiply(W_hh.T.reshape(P, G, -1), scale.reshape(G, 1), out=out.reshape(P, G, -1))
     return out.T
 
 
@@ -448,8 +436,8 @@ def rnn_forward(X, W_ih, W_hh, bias, h0, reverse, work, nonlinearity="tanh", sha
     T, H = X.shape[0], W_hh.shape[1]
     Z = stack_inputs(X, H, reverse, work)
     S, fed = recurrent_inputs(Z, h0, mask, reverse, work)
-    W, reads, adds = preactivations(W_ih, W_hh, bias, Z, reverse, work, shared=shared,
-                                    onehot=onehot)
+    W, reads, adds, _ = preactivations(W_ih, W_hh, bias, Z, reverse, work, shared=shared,
+                                       onehot=onehot)
     for z, add, h, zh in zip(per_step(reads, T, reverse), per_step(adds, T, reverse),
                              per_step(outputs(S, reverse), T, reverse),
                              per_step(fed, T, reverse), strict=True):
@@ -518,7 +506,8 @@ def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work, shared=None, mask=N
     S, fed = recurrent_inputs(Z, h0, mask, reverse, work)
     scale = lstm.COLUMNS[W_hh.dtype][0]  # σ's ½, folded into the weights and projections
     A = work("A", (T, 4, H, B))  # pre-activations, then the gate activations
-    W, reads, adds = preactivations(W_ih, W_hh, bias, Z, reverse, work, scale, shared, onehot)
+    W, reads, adds, prescaled = preactivations(W_ih, W_hh, bias, Z, reverse, work, scale, shared,
+                                               onehot)
     F = work("F", (T, 5, H, B))  # tanh(c) in F[:, 4], then the derivative factors
     C = work("C", (T + 1, H, B))
     initial(C, reverse)[...] = c0
@@ -535,9 +524,9 @@ def lstm_forward(X, W_ih, W_hh, bias, h0, c0, reverse, work, shared=None, mask=N
         if add is not None:
             np.add(a4, add, a4)
         if q is None:
-            lstm.forward(a, c_prev, c, tanh_c, h, True, gates)
+            lstm.forward(a, c_prev, c, tanh_c, h, prescaled, gates)
         else:
-            lstm.forward(a, c_prev, c, tanh_c, q, True, gates)
+            lstm.forward(a, c_prev, c, tanh_c, q, prescaled, gates)
             np.dot(W_hr, q, h)  # h' = W_hr (o * tanh(c'))
         if zh is not None:
             np.multiply(h, mask, zh)
@@ -647,7 +636,7 @@ def gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work, shared=None, mask=
     S, fed = recurrent_inputs(Z, h0, mask, reverse, work)
     A = work("A", (T, 3, H, B))  # pre-activations, then the gate activations r, z, n
     b_rz, b_in = (None, None) if bias is None else (bias[: 2 * H], bias[2 * H :])
-    W, reads, adds = preactivations(
+    W, reads, adds, prescaled = preactivations(
         W_ih[: 2 * H], W_hh[: 2 * H], b_rz, Z, reverse, work, gru.RZ_SCALE[W_hh.dtype], shared,
         None if onehot is None else (onehot[0][: 2 * H], onehot[1]),
     )
@@ -668,7 +657,7 @@ def gru_forward(X, W_ih, W_hh, bias, b_hn, h0, reverse, work, shared=None, mask=
         if add is not None:
             np.add(rz, add, rz)
         np.dot(W_n, zn, gh_n)
-        gru.forward(a, gh_n, h_prev, h, True, half)
+        gru.forward(a, gh_n, h_prev, h, prescaled, half)
         if zh is not None:
             np.multiply(h, mask, zh)
     return S, {"Z": Z, "S": S, "A": A, "GHn": GH_n, "mask": mask, "reverse": reverse}
