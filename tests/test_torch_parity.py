@@ -93,10 +93,10 @@ def test_batch_of_eight_or_more_matches_torch(kind, dtype):
 def test_small_batch_with_a_large_matrix_matches_torch(kind, dtype):
     """Below B = 8 a small joined [W_ih | b | W_hh] is one product per step (the grid's case);
     a larger one takes the input projections before the loop and W_hh h per step."""
-    from bptt.nn import loops
+    from bptt.nn import products
 
     I, H, G = 30, 56, {"RNN": 1, "LSTM": 4, "GRU": 2}[kind]   # the GRU joins its r, z rows
-    assert G * H * (I + 1 + H) > loops.JOIN_SMALL >= 4 * 8 * (5 + 1 + 8)
+    assert G * H * (I + 1 + H) > products.JOIN_SMALL >= 4 * 8 * (5 + 1 + 8)
     worst, errors = compare_with_torch((kind, None, 2, True, False), dtype, T=4, B=3, I=I, H=H)
     assert worst < TOLERANCE[dtype], errors
 

@@ -43,7 +43,7 @@ import numpy as np
 
 from .._checks import as_array, as_dtype, check_shape, positive_int
 from ..cells import rnn as rnn_cell
-from . import _params, loops, packing
+from . import _params, blocks, loops, packing, products
 from . import dropout as drop
 from . import grad_mode as gm
 from .embedding import check_ids
@@ -305,7 +305,7 @@ class Recurrent(PackedPath):
         """One direction of one layer, the time loop of this kind: X (T, I, B), init a tuple
         of initial states (h (P, B), or h and c (H, B)), mask: recurrent dropout's (P, B') for
         B' >= B sequences (its first B columns are X's) or None; onehot: None, or (W_ih, ids
-        (T, B)) for a one-hot input, whose columns are looked up (``loops.preactivations``; X
+        (T, B)) for a one-hot input, whose columns are looked up (``products.preactivations``; X
         empty). Returns S (T+1, P, B), the states of every step (a tuple (S,), or (S, C) for the
         LSTM) and the cache."""
         W_ih, W_hh, bias, extra = weights  # extra: the GRU's b_hn, an LSTM's W_hr (or None)
@@ -417,8 +417,8 @@ class Recurrent(PackedPath):
                 run = self._runner(k, d, recurrent[j], ids if k == 0 else None)
                 S, states, cache = run(X, tuple(s[j].T for s in state0), self._buffer((k, d)))
                 for f_all, s in zip(finals, states, strict=True):
-                    f_all[j] = loops.final(s, reverse).T
-                S_out = loops.outputs(S, reverse)  # (T, P, B)
+                    f_all[j] = blocks.final(s, reverse).T
+                S_out = blocks.outputs(S, reverse)  # (T, P, B)
                 if last:
                     np.copyto(
                         out[:, :, d * P : (d + 1) * P],
@@ -440,7 +440,7 @@ class Recurrent(PackedPath):
     def _runner(self, k, d, mask=None, ids=None):
         """``_run`` for direction d of layer k with recurrent dropout's mask (P, B) or None:
         run(X, init, work, shared=None). With ``ids`` (T, B) (layer 0, one-hot input), W_ih
-        enters as its looked-up columns (``loops.preactivations``) and X is empty."""
+        enters as its looked-up columns (``products.preactivations``) and X is empty."""
         weights = self._weights(k, self._suffixes()[d])
         if ids is None:
             return functools.partial(self._run, weights, d == 1, mask)
@@ -566,7 +566,7 @@ class Recurrent(PackedPath):
                 if k == 0 and self._ids is not None:  # one-hot ids: dW_ih a scatter, no dx
                     dW = np.zeros_like(W_ih)
                     for rows, G in pieces:
-                        dW[rows] = loops.scatter_columns(G, self._ids.reshape(-1), W_ih.shape[1])
+                        dW[rows] = products.scatter_columns(G, self._ids.reshape(-1), W_ih.shape[1])
                     grads[f"weight_ih_l0{sfx}"] = dW
                     continue
                 for rows, G in pieces:

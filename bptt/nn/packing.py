@@ -34,7 +34,8 @@ import math
 
 import numpy as np
 
-from .loops import copy_feature_major, final, gradients, outputs, previous, projection_grad
+from .blocks import copy_feature_major, final, outputs, previous
+from .products import gradients, projection_grad
 
 
 def plan(lengths, T: int, B: int):
@@ -165,9 +166,9 @@ class Plan:
         (H, w)). dY: (T, B, H) rows, sorted, zero at the padded steps, ours to change; dfinal:
         tuple of (H, B) sorted; kept: None, or a tuple of (T, B, H) rows, sorted, that get the
         per-step state gradients (``loops``' ``kept``), zero at the padded steps. Returns the
-        pieces of dx (packed columns, see ``loops.gradients`` and ``unpack``), the gradients of
+        pieces of dx (packed columns, see ``products.gradients`` and ``unpack``), the gradients of
         (W_ih, W_hh, b_ih, b_hh) (and of an LSTM's projection W_hr after them, over all
-        segments: ``loops.projection_grad``) and dL/d the initial states (tuple of (H, B) or,
+        segments: ``products.projection_grad``) and dL/d the initial states (tuple of (H, B) or,
         with a projection, ((P, B), (H, B)), sorted)."""
         segments, offsets, N = self.layouts[reverse]
         H, ar = dfinal[0].shape[0], np.arange(self.B)

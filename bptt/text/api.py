@@ -19,7 +19,7 @@ import tempfile
 
 import numpy as np
 
-from ..nn import loops
+from ..nn import blocks
 from . import checkpoint as ckpt
 from . import lines as lines_mode
 from . import train as training
@@ -307,9 +307,9 @@ def layer_states(layer, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         scratch = lambda name, shape: np.empty(shape, layer.dtype)  # noqa: E731 (fresh arrays)
         run = layer._runner(k, 0)           # layer k's weights and its kind's time loop
         _, states, _ = run(inputs, (zeros, zeros) if lstm else (zeros,), scratch)
-        outs = loops.outputs(states[0], False)                                 # (T, H, B)
+        outs = blocks.outputs(states[0], False)                                 # (T, H, B)
         h[k] = outs.transpose(0, 2, 1)
         if lstm:
-            c[k] = loops.outputs(states[1], False).transpose(0, 2, 1)
+            c[k] = blocks.outputs(states[1], False).transpose(0, 2, 1)
         inputs = np.ascontiguousarray(outs)                                    # (T, H, B)
     return h, c
