@@ -1,5 +1,7 @@
 """The grid of engine configurations the layer tests run over, and a driver for one case."""
 
+import numpy as np
+from fd import numerical_grad, rel_error
 
 import bptt
 
@@ -44,3 +46,33 @@ def pack(layer, parts):
 
 def unpack(layer, state):
     return list(state) if layer.kind == "LSTM" else [state]
+
+
+def check_all_gradients(layer, T, B, lengths=None, seed=2):
+    """Every gradient of a float64 ``layer`` (x, each initial state, each parameter) against
+    central differences, for random inputs of T steps and B sequences (``lengths`` as the
+    layer's forward); with dropout in training mode every forward draws the same masks.
+    Returns the numeric gradients, by name."""
+    x, state, dout, dstate = random_inputs(layer, T, B, np.random.default_rng(seed))
+    masks = layer.get_rng_state()
+
+    def loss():
+        layer.set_rng_state(masks)
+        out, final = layer.forward(x, pack(layer, state), lengths=lengths)
+        return float(np.sum(out * dout) + sum(
+            np.sum(s * d) for s, d in zip(unpack(layer, final), dstate, strict=True)))
+
+    loss()
+    dx, dstate0 = layer.backward(dout, pack(layer, dstate))
+    analytic = {"x": dx, **{f"state{i}": g for i, g in enumerate(unpack(layer, dstate0))},
+                **layer.grads}
+    numeric = {"x": numerical_grad(loss, x)}
+    for i, s in enumerate(state):
+        numeric[f"state{i}"] = numerical_grad(loss, s)
+    for name, p in layer.params.items():
+        numeric[name] = numerical_grad(loss, p)
+    assert set(layer.grads) == set(layer.params)
+    for name, g in numeric.items():
+        assert analytic[name].shape == g.shape, name
+        assert rel_error(analytic[name], g) < 1e-6, name
+    return numeric

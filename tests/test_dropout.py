@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from engine_cases import make_layer, pack, random_inputs, unpack
+from engine_cases import check_all_gradients, make_layer, pack, random_inputs, unpack
 from fd import numerical_grad, rel_error
 
 import bptt
@@ -357,23 +357,7 @@ def test_with_lengths_masks_follow_their_sequence(kind):
 def test_backward_with_lengths_matches_finite_differences_with_masks_fixed(kind):
     layer = getattr(bptt, kind)(2, 3, num_layers=2, bidirectional=True, dtype=np.float64,
                                 seed=3, dropout=0.4, recurrent_dropout=0.4)
-    x, state, dout, dstate = random_inputs(layer, T=4, B=3, rng=np.random.default_rng(4))
-    lengths = [2, 4, 1]
-    rng_state = layer.get_rng_state()
-
-    def loss():
-        layer.set_rng_state(rng_state)
-        out, final = layer.forward(x, pack(layer, state), lengths=lengths)
-        return float(np.sum(out * dout) + sum(
-            np.sum(s * d) for s, d in zip(unpack(layer, final), dstate, strict=True)))
-
-    loss()
-    dx, dstate0 = layer.backward(dout, pack(layer, dstate))
-    assert rel_error(dx, numerical_grad(loss, x)) < 1e-6
-    for g, s in zip(unpack(layer, dstate0), state, strict=True):
-        assert rel_error(g, numerical_grad(loss, s)) < 1e-6
-    for name, p in layer.params.items():
-        assert rel_error(layer.grads[name], numerical_grad(loss, p)) < 1e-6, name
+    check_all_gradients(layer, T=4, B=3, lengths=[2, 4, 1], seed=4)
 
 
 def test_check_layer_fixes_the_masks():

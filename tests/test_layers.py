@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from engine_cases import GRID, grid_id, make_layer, pack, random_inputs, unpack
+from engine_cases import GRID, check_all_gradients, grid_id, make_layer, pack, random_inputs, unpack
 from fd import numerical_grad, rel_error
 
 import bptt
@@ -19,32 +19,7 @@ BIASLESS = [(kind, None, 2, True, False, False) for kind in ("RNN", "LSTM", "GRU
 )
 def test_backward_matches_finite_differences(case, B):
     layer = make_layer(*case[:5], I=3, H=3, dtype=np.float64, seed=1, bias=case[5])
-    rng = np.random.default_rng(2)
-    x, state, dout, dstate = random_inputs(layer, T=4 if B < 8 else 3, B=B, rng=rng)
-
-    def loss():
-        out, final = layer.forward(x, pack(layer, state))
-        return float(
-            np.sum(out * dout)
-            + sum(np.sum(s * d) for s, d in zip(unpack(layer, final), dstate, strict=True))
-        )
-
-    loss()
-    dx, dstate0 = layer.backward(dout, pack(layer, dstate))
-    analytic = {
-        "x": dx,
-        **{f"state{i}": g for i, g in enumerate(unpack(layer, dstate0))},
-        **layer.grads,
-    }
-    numeric = {"x": numerical_grad(loss, x)}
-    for i, s in enumerate(state):
-        numeric[f"state{i}"] = numerical_grad(loss, s)
-    for name, p in layer.params.items():
-        numeric[name] = numerical_grad(loss, p)
-    assert set(layer.grads) == set(layer.params)
-    for name, g in numeric.items():
-        assert analytic[name].shape == g.shape, name
-        assert rel_error(analytic[name], g) < 1e-6, name
+    check_all_gradients(layer, T=4 if B < 8 else 3, B=B, seed=2)
 
 
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
@@ -140,28 +115,7 @@ def test_lengths_backward_matches_finite_differences(case):
     padded steps (they must not count), against central differences."""
     bias = case[5] if len(case) > 5 else True
     layer = make_layer(*case[:5], I=3, H=3, dtype=np.float64, seed=1, bias=bias)
-    rng = np.random.default_rng(2)
-    lengths = np.array([2, 4, 1, 2])
-    x, state, dout, dstate = random_inputs(layer, T=4, B=4, rng=rng)
-
-    def loss():
-        out, final = layer.forward(x, pack(layer, state), lengths=lengths)
-        return float(
-            np.sum(out * dout)
-            + sum(np.sum(s * d) for s, d in zip(unpack(layer, final), dstate, strict=True))
-        )
-
-    loss()
-    dx, dstate0 = layer.backward(dout, pack(layer, dstate))
-    analytic = {"x": dx, **{f"state{i}": g for i, g in enumerate(unpack(layer, dstate0))},
-                **layer.grads}
-    numeric = {"x": numerical_grad(loss, x)}
-    for i, s in enumerate(state):
-        numeric[f"state{i}"] = numerical_grad(loss, s)
-    for name, p in layer.params.items():
-        numeric[name] = numerical_grad(loss, p)
-    for name, g in numeric.items():
-        assert rel_error(analytic[name], g) < 1e-6, name
+    check_all_gradients(layer, T=4, B=4, lengths=np.array([2, 4, 1, 2]), seed=2)
 
 
 @pytest.mark.parametrize("B", [3, 9])

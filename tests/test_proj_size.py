@@ -5,8 +5,8 @@ import copy
 
 import numpy as np
 import pytest
-from engine_cases import grid_id, make_layer, pack, random_inputs, unpack
-from fd import numerical_grad, rel_error
+from engine_cases import check_all_gradients, grid_id, make_layer, pack, random_inputs
+from fd import rel_error
 
 import bptt
 from bptt.nn import dropout
@@ -90,31 +90,9 @@ def test_projected_lstm_unbatched_matches_torch(batch_first, dtype):
 
 
 def check_against_finite_differences(layer, T, B, lengths=None, seed=2):
-    """Every gradient (x, h0, c0, each parameter) against central differences, float64; with
-    dropout in training mode each forward draws the same masks."""
-    rng = np.random.default_rng(seed)
-    x, state, dout, dstate = random_inputs(layer, T, B, rng)
-    masks = layer.get_rng_state()
-
-    def loss():
-        layer.set_rng_state(masks)
-        out, final = layer.forward(x, pack(layer, state), lengths=lengths)
-        return float(np.sum(out * dout) + sum(
-            np.sum(s * d) for s, d in zip(unpack(layer, final), dstate, strict=True)))
-
-    loss()
-    dx, dstate0 = layer.backward(dout, pack(layer, dstate))
-    analytic = {"x": dx, **{f"state{i}": g for i, g in enumerate(unpack(layer, dstate0))},
-                **layer.grads}
-    numeric = {"x": numerical_grad(loss, x)}
-    for i, s in enumerate(state):
-        numeric[f"state{i}"] = numerical_grad(loss, s)
-    for name, p in layer.params.items():
-        numeric[name] = numerical_grad(loss, p)
-    assert set(layer.grads) == set(layer.params) and any("weight_hr" in n for n in numeric)
-    for name, g in numeric.items():
-        assert analytic[name].shape == g.shape, name
-        assert rel_error(analytic[name], g) < 1e-6, name
+    """``check_all_gradients`` on a projected LSTM, whose gradients include weight_hr."""
+    numeric = check_all_gradients(layer, T, B, lengths, seed)
+    assert any("weight_hr" in name for name in numeric)
 
 
 @pytest.mark.parametrize("B", [2, 8], ids=["B2", "B8"])
