@@ -45,6 +45,31 @@ def popen(*args, cwd):
                             encoding="utf-8")
 
 
+def interrupt(tmp_path, corpus, flags, sig, rows=3):
+    """``bptt train corpus *flags`` into tmp_path/stopped, sent ``sig`` once its metrics.csv has
+    more than ``rows`` lines; returns (exit code, stdout, stderr)."""
+    p = popen("train", corpus, *flags, "--steps", 100000, "--out", "stopped", cwd=tmp_path)
+    metrics, deadline = tmp_path / "stopped" / "metrics.csv", time.time() + 60
+    while time.time() < deadline and p.poll() is None:
+        if metrics.exists() and len(metrics.read_text().splitlines()) > rows:
+            break
+        time.sleep(0.05)
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=30)
+    return p.returncode, out, err
+
+
+def assert_resume_is_one_run(tmp_path, corpus, flags, out, steps):
+    """Resume the run in tmp_path/out to ``steps``, train ``flags`` to ``steps`` in one go into
+    tmp_path/whole, and check the two are the same run; returns the resume's result."""
+    r = run_cli("train", "--out", out, "--resume", "--steps", steps, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    whole = run_cli("train", corpus, *flags, "--steps", steps, "--out", "whole", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    assert_same_run(tmp_path / "whole", tmp_path / out)
+    return r
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """~6k characters of Shakespeare with accents, CJK and emoji mixed in."""
@@ -168,16 +193,12 @@ def test_sample_same_seed_same_text(trained):
 
 def test_resume_is_bitwise_identical_to_one_run(tmp_path, corpus):
     flags = [*TINY, "--log-every", 7, "--eval-every", 20]   # row 63 straddles the resume point
-    whole = run_cli("train", corpus, *flags, "--steps", 120, "--out", "whole", cwd=tmp_path)
-    assert whole.returncode == 0, whole.stderr
     first = run_cli("train", corpus, *flags, "--steps", 60, "--out", "split", cwd=tmp_path)
     assert first.returncode == 0
     with open(tmp_path / "split" / "metrics.csv", "a") as fh:   # a row a killed run left behind
         fh.write("65,9.99,,1.0,1.0\n")
-    r = run_cli("train", "--out", "split", "--resume", "--steps", 120, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
+    r = assert_resume_is_one_run(tmp_path, corpus, flags, "split", 120)
     assert "resuming" in r.stderr
-    assert_same_run(tmp_path / "whole", tmp_path / "split")
 
 
 def test_a_run_validates_at_its_end(tmp_path, corpus):
@@ -223,25 +244,13 @@ def test_validation_does_not_disturb_training(tmp_path, corpus):
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_saves_and_resume_matches(tmp_path, corpus, sig, code):
     flags = [*TINY, "--checkpoint-every", 100000]
-    p = popen("train", corpus, *flags, "--steps", 100000, "--out", "stopped", cwd=tmp_path)
-    metrics, deadline = tmp_path / "stopped" / "metrics.csv", time.time() + 60
-    while time.time() < deadline and p.poll() is None:
-        if metrics.exists() and len(metrics.read_text().splitlines()) > 3:
-            break
-        time.sleep(0.05)
-    p.send_signal(sig)
-    out, err = p.communicate(timeout=30)
-    assert p.returncode == code, err
+    returncode, out, err = interrupt(tmp_path, corpus, flags, sig)
+    assert returncode == code, err
     assert "Traceback" not in err and "--resume" in err.splitlines()[-1]
     _, meta = load(tmp_path / "stopped")
     step = meta["step"]
     assert 15 <= step < 100000 and out == ""
-    target = step + 30
-    r = run_cli("train", "--out", "stopped", "--resume", "--steps", target, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    r = run_cli("train", corpus, *flags, "--steps", target, "--out", "whole", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert_same_run(tmp_path / "whole", tmp_path / "stopped")
+    assert_resume_is_one_run(tmp_path, corpus, flags, "stopped", step + 30)
 
 
 def test_nan_loss_stops_naming_the_step_and_keeps_the_checkpoint(tmp_path, corpus, monkeypatch,

@@ -5,16 +5,15 @@ sampling and the novelty count, the built-in names corpus, and each bad input.""
 import os
 import shutil
 import signal
-import time
 
 import numpy as np
 import pytest
 from test_cli import (
     assert_best_is_lowest,
-    assert_same_run,
+    assert_resume_is_one_run,
     assert_user_error,
+    interrupt,
     load,
-    popen,
     rows,
     run_cli,
     snapshot,
@@ -133,36 +132,20 @@ def test_sample_best_by_default_latest_on_request(tmp_path, corpus):
 
 def test_resume_lines_is_bitwise_identical_to_one_run(tmp_path, corpus):
     flags = [*TINY, "--log-every", 7, "--batch", 16]   # an epoch is 7 batches: epochs straddle
-    whole = run_cli("train", corpus, *flags, "--steps", 120, "--out", "whole", cwd=tmp_path)
-    assert whole.returncode == 0, whole.stderr
     first = run_cli("train", corpus, *flags, "--steps", 60, "--out", "split", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    r = run_cli("train", "--out", "split", "--resume", "--steps", 120, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert_same_run(tmp_path / "whole", tmp_path / "split")
+    assert_resume_is_one_run(tmp_path, corpus, flags, "split", 120)
     assert load(tmp_path / "whole")[1]["config"]["lines"] is True
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_lines_signal_saves_and_resume_matches(tmp_path, corpus, sig, code):
     flags = [*TINY, "--checkpoint-every", 100000, "--eval-every", 100000]
-    p = popen("train", corpus, *flags, "--steps", 100000, "--out", "stopped", cwd=tmp_path)
-    metrics, deadline = tmp_path / "stopped" / "metrics.csv", time.time() + 60
-    while time.time() < deadline and p.poll() is None:
-        if metrics.exists() and len(metrics.read_text().splitlines()) > 3:
-            break
-        time.sleep(0.05)
-    p.send_signal(sig)
-    out, err = p.communicate(timeout=30)
-    assert p.returncode == code, err
+    returncode, out, err = interrupt(tmp_path, corpus, flags, sig)
+    assert returncode == code, err
     assert "Traceback" not in err and "--resume" in err.splitlines()[-1]
     step = load(tmp_path / "stopped")[1]["step"]
-    target = step + 9
-    r = run_cli("train", "--out", "stopped", "--resume", "--steps", target, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    r = run_cli("train", corpus, *flags, "--steps", target, "--out", "whole", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert_same_run(tmp_path / "whole", tmp_path / "stopped")
+    assert_resume_is_one_run(tmp_path, corpus, flags, "stopped", step + 9)
 
 
 def test_lines_overflowing_lr_stops_in_one_line(tmp_path, corpus):

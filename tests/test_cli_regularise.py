@@ -3,17 +3,16 @@ learning-rate schedule (issue 13): exact resume, SIGINT in the middle of a decay
 metrics.csv, what the checkpoint holds, bad values."""
 
 import signal
-import time
 
 import numpy as np
 import pytest
 from test_cli import (  # noqa: F401
     TINY,
-    assert_same_run,
+    assert_resume_is_one_run,
     assert_user_error,
     corpus,
+    interrupt,
     load,
-    popen,
     rows,
     run_cli,
     snapshot,
@@ -31,13 +30,9 @@ ALL_ON = [*TINY, "--layers", "2", "--embed", "5", "--dropout", "0.2", "--recurre
 def test_resume_with_everything_on_is_bitwise_one_run(tmp_path, corpus):  # noqa: F811
     """60 -> 120 with --resume and no other flag equals 120 in one go: parameters, AdamW's
     moments, the dropout generators, metrics.csv (its lr column the schedule's rate)."""
-    whole = run_cli("train", corpus, *ALL_ON, "--steps", 120, "--out", "whole", cwd=tmp_path)
-    assert whole.returncode == 0, whole.stderr
     first = run_cli("train", corpus, *ALL_ON, "--steps", 60, "--out", "split", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    r = run_cli("train", "--out", "split", "--resume", "--steps", 120, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert_same_run(tmp_path / "whole", tmp_path / "split")
+    assert_resume_is_one_run(tmp_path, corpus, ALL_ON, "split", 120)
     _, meta = load(tmp_path / "split")
     assert meta["dropout_rng"] == load(tmp_path / "whole")[1]["dropout_rng"]
     cfg = meta["config"]
@@ -71,24 +66,12 @@ def test_each_option_changes_the_run(tmp_path, corpus):  # noqa: F811
 def test_sigint_in_the_middle_of_a_decay_resumes_exactly(tmp_path, corpus):  # noqa: F811
     flags = [*ALL_ON, "--checkpoint-every", 100000, "--lr-decay-start", 5, "--lr-decay-every",
              3, "--lr-decay", "0.99"]
-    p = popen("train", corpus, *flags, "--steps", 100000, "--out", "stopped", cwd=tmp_path)
-    metrics, deadline = tmp_path / "stopped" / "metrics.csv", time.time() + 60
-    while time.time() < deadline and p.poll() is None:
-        if metrics.exists() and len(metrics.read_text().splitlines()) > 4:
-            break
-        time.sleep(0.05)
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=30)
-    assert p.returncode == 130, err
+    returncode, out, err = interrupt(tmp_path, corpus, flags, signal.SIGINT, rows=4)
+    assert returncode == 130, err
     _, meta = load(tmp_path / "stopped")
     step = meta["step"]
     assert 21 <= step < 100000 and out == ""     # inside the decay (from step 5 on)
-    target = step + 25
-    r = run_cli("train", "--out", "stopped", "--resume", "--steps", target, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    r = run_cli("train", corpus, *flags, "--steps", target, "--out", "whole", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert_same_run(tmp_path / "whole", tmp_path / "stopped")
+    assert_resume_is_one_run(tmp_path, corpus, flags, "stopped", step + 25)
 
 
 def test_resume_refuses_to_change_the_regularisation(tmp_path, corpus):  # noqa: F811
