@@ -1,4 +1,5 @@
-"""Parameter dicts shared by the layers: torch-style uniform init, copies, checked loading."""
+"""Parameter dicts shared by the layers: torch-style uniform init, copies, checked loading, and
+``HasParameters``, the state_dict / load_state_dict / zero_grad methods every layer shares."""
 
 from typing import NamedTuple
 
@@ -72,3 +73,24 @@ def load(params: dict, shapes: dict, state, dtype, strict: bool = True) -> Incom
     for name, value in loaded.items():
         params[name][...] = value
     return IncompatibleKeys(missing, unexpected)
+
+
+class HasParameters:
+    """torch's parameter methods for a layer holding ``params`` and ``grads`` (dicts of arrays
+    by name), a ``dtype`` and ``_shapes()`` (each parameter's name and shape, in torch's order):
+    Linear, Embedding and the recurrent layers."""
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of the parameters, keyed as torch's state_dict."""
+        return copies(self.params)
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> IncompatibleKeys:
+        """Load parameters (NumPy arrays or anything np.asarray takes), as torch's: every name
+        and shape is checked first, and on error nothing is changed. With ``strict`` a missing
+        or unexpected key is a ValueError naming it; with ``strict=False`` they are skipped.
+        Returns ``(missing_keys, unexpected_keys)``; a mis-shaped key is always a ValueError."""
+        return load(self.params, self._shapes(), state, self.dtype, strict)
+
+    def zero_grad(self) -> None:
+        """Set every gradient to zero in place (the arrays keep their identity)."""
+        zero(self.grads, self.params)

@@ -48,7 +48,7 @@ def check_ids(ids, num_embeddings: int) -> np.ndarray:
     return a.astype(np.intp, copy=False)
 
 
-class Embedding:
+class Embedding(_params.HasParameters):
     """``y = weight[ids]``, as torch.nn.Embedding (no padding_idx, max_norm or sparse).
 
     Parameters
@@ -81,21 +81,6 @@ class Embedding:
         """torch's default: weight ~ N(0, 1), from ``default_rng(seed)``."""
         w = self.params["weight"]
         w[...] = np.random.default_rng(seed).standard_normal(w.shape)
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """A copy of the weight, keyed as torch's state_dict."""
-        return _params.copies(self.params)
-
-    def load_state_dict(self, state: dict, strict: bool = True) -> _params.IncompatibleKeys:
-        """Load parameters (NumPy arrays or anything np.asarray takes), as torch's: every name
-        and shape is checked first, and on error nothing is changed. With ``strict`` a missing
-        or unexpected key is a ValueError naming it; with ``strict=False`` they are skipped.
-        Returns ``(missing_keys, unexpected_keys)``; a mis-shaped key is always a ValueError."""
-        return _params.load(self.params, self._shapes(), state, self.dtype, strict)
-
-    def zero_grad(self) -> None:
-        """Set the gradient to zero in place (the array keeps its identity)."""
-        _params.zero(self.grads, self.params)
 
     def __getstate__(self):
         """Pickle and deepcopy carry parameters, gradients and configuration, not the cache."""

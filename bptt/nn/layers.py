@@ -52,7 +52,7 @@ from .packed_path import PackedPath
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
 
-class Recurrent(PackedPath):
+class Recurrent(PackedPath, _params.HasParameters):
     """Shared implementation of RNN, LSTM and GRU (use those classes)."""
 
     kind = ""
@@ -178,21 +178,6 @@ class Recurrent(PackedPath):
     def reset_parameters(self, seed: int | None = None) -> None:
         """torch's default: every parameter ~ U(-1/sqrt(H), 1/sqrt(H)), reproducible from seed."""
         _params.fill_uniform(self.params, 1.0 / np.sqrt(self.hidden_size), seed)
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of the parameters, keyed as torch's state_dict."""
-        return _params.copies(self.params)
-
-    def load_state_dict(self, state: dict, strict: bool = True) -> _params.IncompatibleKeys:
-        """Load parameters (NumPy arrays or anything np.asarray takes), as torch's: every name
-        and shape is checked first, and on error nothing is changed. With ``strict`` a missing
-        or unexpected key is a ValueError naming it; with ``strict=False`` they are skipped.
-        Returns ``(missing_keys, unexpected_keys)``; a mis-shaped key is always a ValueError."""
-        return _params.load(self.params, self._shapes(), state, self.dtype, strict)
-
-    def zero_grad(self) -> None:
-        """Set every gradient to zero in place (the arrays keep their identity)."""
-        _params.zero(self.grads, self.params)
 
     def _buffer(self, key):
         """A function (name, shape) -> array reused across calls of the same shape (internal

@@ -18,7 +18,7 @@ from . import _params
 from . import grad_mode as gm
 
 
-class Linear:
+class Linear(_params.HasParameters):
     """``y = x @ weight.T + bias`` over the last axis, as torch.nn.Linear.
 
     Parameters
@@ -57,21 +57,6 @@ class Linear:
     def reset_parameters(self, seed: int | None = None) -> None:
         """torch's default (kaiming_uniform with a=sqrt(5)): U(-1/sqrt(I), 1/sqrt(I)) for both."""
         _params.fill_uniform(self.params, 1.0 / np.sqrt(self.in_features), seed)
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of the parameters, keyed as torch's state_dict."""
-        return _params.copies(self.params)
-
-    def load_state_dict(self, state: dict, strict: bool = True) -> _params.IncompatibleKeys:
-        """Load parameters (NumPy arrays or anything np.asarray takes), as torch's: every name
-        and shape is checked first, and on error nothing is changed. With ``strict`` a missing
-        or unexpected key is a ValueError naming it; with ``strict=False`` they are skipped.
-        Returns ``(missing_keys, unexpected_keys)``; a mis-shaped key is always a ValueError."""
-        return _params.load(self.params, self._shapes(), state, self.dtype, strict)
-
-    def zero_grad(self) -> None:
-        """Set every gradient to zero in place (the arrays keep their identity)."""
-        _params.zero(self.grads, self.params)
 
     def __getstate__(self):
         """Pickle and deepcopy carry parameters, gradients and configuration, not the cache."""
