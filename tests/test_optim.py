@@ -15,15 +15,12 @@ def params_and_grads(rng, dtype, steps):
     return params, grads
 
 
-@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-13), (np.float32, 1e-6)])
-@pytest.mark.parametrize("lr,betas,eps", [(1e-3, (0.9, 0.999), 1e-8), (0.05, (0.5, 0.9), 1e-4)])
-def test_adam_equals_torch_step_by_step(dtype, tol, lr, betas, eps):
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(0)
-    params, grads = params_and_grads(rng, dtype, steps=25)
+def run_beside_torch(torch, make_torch_opt, opt, params, grads, dtype, tol):
+    """Each of ``grads`` applied by ``opt`` to ``params`` and by the torch optimizer that
+    ``make_torch_opt(tensors)`` makes to copies of them; after every step each parameter keeps
+    its dtype and equals torch's to ``tol``."""
     tparams = {k: torch.tensor(p.copy(), requires_grad=True) for k, p in params.items()}
-    topt = torch.optim.Adam(list(tparams.values()), lr=lr, betas=betas, eps=eps)
-    opt = Adam(params, lr=lr, betas=betas, eps=eps)
+    topt = make_torch_opt(list(tparams.values()))
     for g in grads:
         for k, tp in tparams.items():
             tp.grad = torch.tensor(g[k])
@@ -32,6 +29,17 @@ def test_adam_equals_torch_step_by_step(dtype, tol, lr, betas, eps):
         for k, tp in tparams.items():
             assert params[k].dtype == dtype
             assert rel_error(params[k], tp.detach().numpy()) < tol, k
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-13), (np.float32, 1e-6)])
+@pytest.mark.parametrize("lr,betas,eps", [(1e-3, (0.9, 0.999), 1e-8), (0.05, (0.5, 0.9), 1e-4)])
+def test_adam_equals_torch_step_by_step(dtype, tol, lr, betas, eps):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    params, grads = params_and_grads(rng, dtype, steps=25)
+    opt = Adam(params, lr=lr, betas=betas, eps=eps)
+    run_beside_torch(torch, lambda ts: torch.optim.Adam(ts, lr=lr, betas=betas, eps=eps), opt,
+                     params, grads, dtype, tol)
     assert opt.t == 25
 
 
@@ -72,18 +80,10 @@ def test_adamw_equals_torch_over_50_steps(dtype, tol, lr, betas, eps, wd):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(3)
     params, grads = params_and_grads(rng, dtype, steps=50)
-    tparams = {k: torch.tensor(p.copy(), requires_grad=True) for k, p in params.items()}
-    topt = torch.optim.AdamW(list(tparams.values()), lr=lr, betas=betas, eps=eps,
-                             weight_decay=wd)
     opt = AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=wd)
-    for g in grads:
-        for k, tp in tparams.items():
-            tp.grad = torch.tensor(g[k])
-        topt.step()
-        opt.step(params, g)
-    for k, tp in tparams.items():
-        assert params[k].dtype == dtype
-        assert rel_error(params[k], tp.detach().numpy()) < tol, k
+    run_beside_torch(
+        torch, lambda ts: torch.optim.AdamW(ts, lr=lr, betas=betas, eps=eps, weight_decay=wd),
+        opt, params, grads, dtype, tol)
     assert opt.t == 50
 
 

@@ -20,14 +20,20 @@ def rnn_params(rng, n_x=N_X, n_a=N_A, n_y=N_Y, dtype=np.float64):
     return {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
 
 
-def lstm_params(rng, n_x=N_X, n_a=N_A, n_y=N_Y, dtype=np.float64):
+def gated_params(rng, gates, n_x=N_X, n_a=N_A, n_y=N_Y, dtype=np.float64):
+    """The course's parameters of a gated cell: W<g> (n_a, n_a + n_x) and b<g> (n_a, 1) for each
+    gate letter g, then the head Wy, by."""
     p = {}
-    for g in "fico":
+    for g in gates:
         p["W" + g] = rng.standard_normal((n_a, n_a + n_x)).astype(dtype)
         p["b" + g] = rng.standard_normal((n_a, 1)).astype(dtype)
     p["Wy"] = rng.standard_normal((n_y, n_a)).astype(dtype)
     p["by"] = rng.standard_normal((n_y, 1)).astype(dtype)
     return p
+
+
+def lstm_params(rng, n_x=N_X, n_a=N_A, n_y=N_Y, dtype=np.float64):
+    return gated_params(rng, "fico", n_x, n_a, n_y, dtype)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ equations written out, central finite differences, and the engine's GRU (which d
 
 import numpy as np
 import pytest
+from test_stepwise import gated_params
 
 import bptt
 from bptt import stepwise as sw
@@ -12,13 +13,7 @@ GRU_W = {"Wu", "bu", "Wr", "br", "Wc", "bc"}
 
 
 def gru_params(rng, n_x=N_X, n_a=N_A, n_y=N_Y, dtype=np.float64):
-    p = {}
-    for g in "urc":
-        p["W" + g] = rng.standard_normal((n_a, n_a + n_x)).astype(dtype)
-        p["b" + g] = rng.standard_normal((n_a, 1)).astype(dtype)
-    p["Wy"] = rng.standard_normal((n_y, n_a)).astype(dtype)
-    p["by"] = rng.standard_normal((n_y, 1)).astype(dtype)
-    return p
+    return gated_params(rng, "urc", n_x, n_a, n_y, dtype)
 
 
 @pytest.fixture
