@@ -77,8 +77,16 @@ def load(params: dict, shapes: dict, state, dtype, strict: bool = True) -> Incom
 
 class HasParameters:
     """torch's parameter methods for a layer holding ``params`` and ``grads`` (dicts of arrays
-    by name), a ``dtype`` and ``_shapes()`` (each parameter's name and shape, in torch's order):
-    Linear, Embedding and the recurrent layers."""
+    by name), a ``dtype``, ``_shapes()`` (each parameter's name and shape, in torch's order) and
+    ``reset_parameters(seed)``: Linear, Embedding and the recurrent layers."""
+
+    def _init_parameters(self, seed: int | None) -> None:
+        """``params`` in ``_shapes()``'s order, filled by ``reset_parameters(seed)``, and
+        ``grads`` zero."""
+        self.params = {name: np.zeros(shape, self.dtype) for name, shape in self._shapes().items()}
+        self.reset_parameters(seed)
+        self.grads = {}
+        self.zero_grad()
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of the parameters, keyed as torch's state_dict."""

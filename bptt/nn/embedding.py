@@ -66,10 +66,7 @@ class Embedding(_params.HasParameters):
         self.num_embeddings = positive_int("num_embeddings", num_embeddings)
         self.embedding_dim = positive_int("embedding_dim", embedding_dim)
         self.dtype = as_dtype(dtype)
-        self.params = {"weight": np.zeros(self._shapes()["weight"], self.dtype)}
-        self.reset_parameters(seed)
-        self.grads: dict[str, np.ndarray] = {}
-        self.zero_grad()
+        self._init_parameters(seed)
         self._ids = None        # the recorded forward's ids (a copy), until its backward
         self._held = None       # weak references to its output
         self._replaced = False  # it replaced a forward whose output the caller still held

@@ -84,10 +84,7 @@ class Recurrent(PackedPath, _params.HasParameters):
         self.dtype = as_dtype(dtype)
         self.gates = GATES[self.kind]
         self.num_directions = 2 if self.bidirectional else 1
-        self.params = {name: np.zeros(shape, self.dtype) for name, shape in self._shapes().items()}
-        self.reset_parameters(seed)
-        self.grads: dict[str, np.ndarray] = {}
-        self.zero_grad()
+        self._init_parameters(seed)
         self._clear_scratch()
         self.state_grads = None  # per-step dL/dstate of the last backward(keep_state_grads=True)
         self._init_dropout(dropout, recurrent_dropout, seed)

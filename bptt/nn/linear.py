@@ -39,10 +39,7 @@ class Linear(_params.HasParameters):
         self.out_features = positive_int("out_features", out_features)
         self.bias = bool(bias)
         self.dtype = as_dtype(dtype)
-        self.params = {name: np.zeros(shape, self.dtype) for name, shape in self._shapes().items()}
-        self.reset_parameters(seed)
-        self.grads: dict[str, np.ndarray] = {}
-        self.zero_grad()
+        self._init_parameters(seed)
         self._x = None          # the recorded forward's input (a copy), until its backward
         self._held = None       # weak references to its output
         self._replaced = False  # it replaced a forward whose output the caller still held
