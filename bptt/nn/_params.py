@@ -1,104 +1,123 @@
-"""Parameter dicts shared by the layers: torch-style uniform init, copies, checked loading, and
-``HasParameters``, the state_dict / load_state_dict / zero_grad methods every layer shares."""
+"""What the built-in layers share about their parameters: torch-style uniform init, adding a
+backward's gradients into ``.grad``, and ``HasParameters``, the ``Module`` base of Linear,
+Embedding, the cells and the recurrent layers (their parameters built from ``_shapes()``, the
+``params`` and ``grads`` dicts)."""
 
-from typing import NamedTuple
+from collections.abc import Mapping, MutableMapping
 
 import numpy as np
 
-from .._checks import as_array, check_shape
+from .module import Module, Parameter, add_grad
+from .seed import next_seed
 
 
 def fill_uniform(params: dict, bound: float, seed: int | None) -> None:
-    """Every parameter ~ U(-bound, bound), in the dict's order, from ``default_rng(seed)``."""
-    rng = np.random.default_rng(seed)
+    """Every parameter ~ U(-bound, bound), in the dict's order, from ``default_rng(seed)``
+    (with ``seed=None``: from ``bptt.manual_seed``'s generator when one was set)."""
+    rng = generator(seed)
     for p in params.values():
         p[...] = rng.uniform(-bound, bound, size=p.shape)
 
 
-def copies(params: dict) -> dict:
-    """A state_dict: copies of the parameters under the same names."""
-    return {name: p.copy() for name, p in params.items()}
+def generator(seed: int | None) -> np.random.Generator:
+    """``default_rng(resolve(seed))``."""
+    return np.random.default_rng(resolve(seed))
 
 
-def zero(grads: dict, params: dict) -> None:
-    """Set ``grads`` to zero in place, one array per parameter, each keeping its identity (an
-    array missing or of another shape or dtype is made anew)."""
-    for name, p in params.items():
-        g = grads.get(name)
-        if isinstance(g, np.ndarray) and g.shape == p.shape and g.dtype == p.dtype:
-            g.fill(0)
-        else:
-            grads[name] = np.zeros_like(p)
+def resolve(seed: int | None) -> int | None:
+    """``seed``; for None after ``bptt.manual_seed(n)``, the next seed of the generator that
+    call set (so layers built after it are reproducible, as after torch.manual_seed); else
+    None (fresh entropy)."""
+    return next_seed() if seed is None else seed
 
 
-def accumulate(grads: dict, params: dict, new: dict) -> None:
-    """``grads[name] += new[name]`` in place for every parameter (torch's rule: gradients add
-    up until ``zero_grad``)."""
-    for name, p in params.items():
-        g = grads.get(name)
-        if not (isinstance(g, np.ndarray) and g.shape == p.shape and g.dtype == p.dtype):
-            g = grads[name] = np.zeros_like(p)
-        np.add(g, new[name], out=g)
+def accumulate(params: dict, new: dict) -> None:
+    """``params[name].grad += new[name]`` in place for every name in ``new`` (torch's rule:
+    gradients add up until ``zero_grad``)."""
+    for name, g in new.items():
+        add_grad(params[name], g)
 
 
-class IncompatibleKeys(NamedTuple):
-    """What ``load_state_dict`` returns, as torch's: the parameter names ``state`` lacked and
-    the names in ``state`` the layer has no parameter for (both empty when strict)."""
+class ParamView(Mapping):
+    """``layer.params``: a live dict-like view of a module's own parameters by name (a slot
+    set to None, as a Linear's ``bias=False``, is left out)."""
 
-    missing_keys: list
-    unexpected_keys: list
+    def __init__(self, params: dict):
+        self._params = params
+
+    def __getitem__(self, name):
+        p = self._params[name]
+        if p is None:
+            raise KeyError(name)
+        return p
+
+    def __setitem__(self, name, value):
+        """``params[name] op= ...`` keeps the parameter; another array is copied into it (its
+        shape checked), so the layer keeps reading its own parameter."""
+        p = self[name]
+        if value is not p:
+            value = np.asarray(value)
+            if value.shape != p.shape:
+                raise ValueError(f"{name}: expected shape {p.shape}, got {value.shape}")
+            p[...] = value
+
+    def __iter__(self):
+        return (name for name, p in self._params.items() if p is not None)
+
+    def __len__(self):
+        return sum(p is not None for p in self._params.values())
+
+    def __repr__(self):
+        return repr(dict(self))
 
 
-def load(params: dict, shapes: dict, state, dtype, strict: bool = True) -> IncompatibleKeys:
-    """Copy ``state`` (NumPy arrays or anything np.asarray takes) into ``params`` in place.
+class GradView(ParamView, MutableMapping):
+    """``layer.grads``: a dict-like view of the parameters' ``.grad`` arrays by name."""
 
-    Every name and shape is checked first, in ``shapes``' order; with ``strict`` the first
-    missing or unexpected key raises ValueError naming it, without it they are left out and
-    returned (torch's meaning); a mis-shaped key always raises. On error nothing is changed.
-    """
-    if not isinstance(strict, (bool, np.bool_)):
-        raise TypeError(f"strict: expected True or False, got {type(strict).__name__}")
-    unexpected = [name for name in state if name not in shapes]
-    missing = [name for name in shapes if name not in state]
-    if strict and unexpected:
-        raise ValueError(f"state_dict: unexpected key {unexpected[0]!r}")
-    loaded = {}
-    for name, shape in shapes.items():
-        if name not in state:
-            if strict:
-                raise ValueError(f"state_dict: missing key {name!r}")
-            continue
-        loaded[name] = as_array(name, state[name], dtype)
-        check_shape(name, loaded[name], shape)
-    for name, value in loaded.items():
-        params[name][...] = value
-    return IncompatibleKeys(missing, unexpected)
+    def __getitem__(self, name):
+        return ParamView.__getitem__(self, name).grad
 
+    def __setitem__(self, name, value):
+        self._params[name].grad = value
 
-class HasParameters:
-    """torch's parameter methods for a layer holding ``params`` and ``grads`` (dicts of arrays
-    by name), a ``dtype``, ``_shapes()`` (each parameter's name and shape, in torch's order) and
-    ``reset_parameters(seed)``: Linear, Embedding and the recurrent layers."""
+    def __delitem__(self, name):
+        raise TypeError("grads: a view of the parameters' .grad; zero them with zero_grad()")
 
-    def _init_parameters(self, seed: int | None) -> None:
-        """``params`` in ``_shapes()``'s order, filled by ``reset_parameters(seed)``, and
-        ``grads`` zero."""
-        self.params = {name: np.zeros(shape, self.dtype) for name, shape in self._shapes().items()}
+class HasParameters(Module):
+    """A built-in layer: ``_shapes()`` (each parameter's name and shape, in torch's order),
+    ``reset_parameters(seed)`` and a ``dtype``. Its parameters are attributes with torch's names
+    (``layer.weight``, ``lstm.weight_hh_l0``); ``params`` is the dict of them by name and
+    ``grads`` the dict of their ``.grad`` (the same arrays)."""
+
+    def _init_parameters(self, seed: int | None) -> int | None:
+        """Zero parameters in ``_shapes()``'s order, filled by ``reset_parameters(seed)``.
+        Returns the seed used (``manual_seed``'s next one for None, if it was called), for the
+        layer's other generators."""
+        Module.__init__(self)
+        for name, shape in self._shapes().items():
+            setattr(self, name, Parameter(np.zeros(shape, self.dtype)))
+        seed = resolve(seed)
         self.reset_parameters(seed)
-        self.grads = {}
-        self.zero_grad()
+        return seed
 
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of the parameters, keyed as torch's state_dict."""
-        return copies(self.params)
+    @property
+    def params(self) -> ParamView:
+        """The parameters by name (a live view: assigning an attribute shows here)."""
+        return self._view("_param_view", ParamView)
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> IncompatibleKeys:
-        """Load parameters (NumPy arrays or anything np.asarray takes), as torch's: every name
-        and shape is checked first, and on error nothing is changed. With ``strict`` a missing
-        or unexpected key is a ValueError naming it; with ``strict=False`` they are skipped.
-        Returns ``(missing_keys, unexpected_keys)``; a mis-shaped key is always a ValueError."""
-        return load(self.params, self._shapes(), state, self.dtype, strict)
+    @property
+    def grads(self) -> GradView:
+        """The parameters' gradients by name (each ``params[name].grad``)."""
+        return self._view("_grad_view", GradView)
 
-    def zero_grad(self) -> None:
-        """Set every gradient to zero in place (the arrays keep their identity)."""
-        zero(self.grads, self.params)
+    def _view(self, key, kind):
+        view = self.__dict__.get(key)
+        if view is None or view._params is not self._parameters:
+            view = self.__dict__[key] = kind(self._parameters)
+        return view
+
+    def _check_parameter(self, name: str, value: Parameter) -> None:
+        shapes = self._shapes() if "_parameters" in self.__dict__ else {}
+        if name in shapes and (value.shape != shapes[name] or value.dtype != self.dtype):
+            raise ValueError(f"{name}: expected a parameter of shape {shapes[name]} and dtype "
+                             f"{self.dtype.name}, got {value.shape} {value.dtype.name}")

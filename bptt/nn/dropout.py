@@ -23,6 +23,9 @@ import math
 
 import numpy as np
 
+from . import _params
+from .module import Stacked
+
 STREAM = 0x64726F70  # "drop": keeps the masks' stream apart from the initialisation's
 
 
@@ -107,3 +110,56 @@ def set_state(rng: np.random.Generator, state) -> None:
         rng.bit_generator.state = before
         raise ValueError(f"rng_state: expected a {kind} state dict from get_rng_state "
                          f"({err})") from None
+
+
+class Dropout(Stacked):
+    """Inverted dropout for any array, as torch.nn.Dropout(p): in training mode each entry is
+    zeroed with probability p and the rest scaled by 1/(1-p); in evaluation mode (``eval()``)
+    the input passes unchanged and nothing is drawn. ``seed`` seeds the masks' generator
+    (``generator``; None: ``bptt.manual_seed``'s next seed, else fresh entropy).
+
+    Called several times in one forward (on the embedding and on the outputs), each recorded
+    call keeps its own mask and each ``backward`` applies the mask of the last call not yet
+    differentiated (last in, first out, ``bptt.nn.module``).
+    """
+
+    _what = "Dropout"
+
+    def __init__(self, p: float = 0.5, *, seed: int | None = None):
+        super().__init__()
+        self.p = check_rate("p", p)
+        self._rng = generator(_params.resolve(seed))
+
+    def forward(self, x) -> np.ndarray:
+        """x: any float array. Returns m * x in training mode (a new array), else x."""
+        x = np.asarray(x)
+        if x.dtype.kind != "f":
+            raise TypeError(f"x: expected a float array, got dtype {x.dtype}")
+        m = draw(self._rng, self.p, x.shape, x.dtype, self.training)
+        y = apply(x, m)
+        self._calls.push((x.shape, m), y)
+        return y
+
+    def _backward(self, entry, dy) -> np.ndarray:
+        shape, m = entry
+        dy = np.asarray(dy)
+        if dy.shape != shape:
+            raise ValueError(f"dy: expected shape {shape}, got {dy.shape}")
+        return apply(dy, m)
+
+    def backward(self, dy) -> np.ndarray:
+        """dy: the loss gradient w.r.t. the output of the last recorded call not yet
+        differentiated. Returns dx = m * dy with that call's mask (dy itself in evaluation
+        mode)."""
+        return Stacked.backward(self, dy)
+
+    def get_rng_state(self) -> dict:
+        """The state of the masks' generator (ints and strings: JSON)."""
+        return get_state(self._rng)
+
+    def set_rng_state(self, state: dict) -> None:
+        """Continue the masks from a state ``get_rng_state`` gave (ValueError if not one)."""
+        set_state(self._rng, state)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

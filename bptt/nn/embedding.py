@@ -18,6 +18,7 @@ import numpy as np
 from .._checks import as_array, as_dtype, check_shape, positive_int
 from . import _params
 from . import grad_mode as gm
+from .module import Stacked
 
 
 def scatter_rows(ids: np.ndarray, dy: np.ndarray, rows: int) -> np.ndarray:
@@ -48,7 +49,7 @@ def check_ids(ids, num_embeddings: int) -> np.ndarray:
     return a.astype(np.intp, copy=False)
 
 
-class Embedding(_params.HasParameters):
+class Embedding(_params.HasParameters, Stacked):
     """``y = weight[ids]``, as torch.nn.Embedding (no padding_idx, max_norm or sparse).
 
     Parameters
@@ -59,17 +60,20 @@ class Embedding(_params.HasParameters):
         The dtype of the weight and of the output.
     seed : int or None
         Seed of the initialisation, torch's default: weight ~ N(0, 1).
+
+    Called several times in one forward, it is differentiated by one ``backward`` per call, in
+    reverse order (``bptt.nn.module``).
     """
+
+    _what = "Embedding"
 
     def __init__(self, num_embeddings: int, embedding_dim: int, dtype=np.float32,
                  seed: int | None = None):
+        Stacked.__init__(self)
         self.num_embeddings = positive_int("num_embeddings", num_embeddings)
         self.embedding_dim = positive_int("embedding_dim", embedding_dim)
         self.dtype = as_dtype(dtype)
         self._init_parameters(seed)
-        self._ids = None        # the recorded forward's ids (a copy), until its backward
-        self._held = None       # weak references to its output
-        self._replaced = False  # it replaced a forward whose output the caller still held
 
     def _shapes(self) -> dict[str, tuple]:
         return {"weight": (self.num_embeddings, self.embedding_dim)}
@@ -77,45 +81,33 @@ class Embedding(_params.HasParameters):
     def reset_parameters(self, seed: int | None = None) -> None:
         """torch's default: weight ~ N(0, 1), from ``default_rng(seed)``."""
         w = self.params["weight"]
-        w[...] = np.random.default_rng(seed).standard_normal(w.shape)
-
-    def __getstate__(self):
-        """Pickle and deepcopy carry parameters, gradients and configuration, not the cache."""
-        state = self.__dict__.copy()
-        state.update(_ids=None, _held=None, _replaced=False)
-        return state
-
-    def __call__(self, ids):
-        return self.forward(ids)
+        w[...] = _params.generator(seed).standard_normal(w.shape)
 
     def forward(self, ids) -> np.ndarray:
         """ids: (...) integers in [0, V). Returns y (..., E), a new array. Recorded (the ids
         kept for backward) unless inside ``bptt.no_grad()``."""
         ids = check_ids(ids, self.num_embeddings)
-        y = np.take(self.params["weight"], ids, axis=0)
+        y = np.take(self.params["weight"].view(np.ndarray), ids, axis=0)
         if gm.is_grad_enabled():
-            self._replaced = self._ids is not None and gm.held(self._held)
-            self._ids = ids.copy()  # the caller may reuse its array before backward
-            self._held = gm.refs(y)
+            self._calls.push(ids.copy(), y)  # the caller may reuse its array before backward
         return y
 
-    def backward(self, dy) -> None:
-        """dy: (..., E), the loss gradient w.r.t. the last recorded forward's output. Adds
-        the weight's gradient into ``self.grads`` (zero it with ``zero_grad()``); returns None
-        (ids have no gradient). Once per recorded forward; RuntimeError if there is none or if
-        that forward replaced one whose output is still held. (The weight itself is not needed:
-        changing it in place before backward changes nothing.)"""
-        if self._ids is None:
-            raise RuntimeError("backward: call forward first (each recorded forward can be "
-                               "differentiated once, and there is none pending)")
-        if self._replaced:
-            raise gm.replaced_error("this Embedding")
-        ids, E = self._ids, self.embedding_dim
+    def _backward(self, ids, dy) -> None:
+        E = self.embedding_dim
         dy = as_array("dy", dy, self.dtype, finite=False)
         check_shape("dy", dy, ids.shape + (E,))
         dweight = scatter_rows(ids.reshape(-1), dy.reshape(-1, E), self.num_embeddings)
-        _params.accumulate(self.grads, self.params, {"weight": dweight})
-        self._ids = self._held = None
+        _params.accumulate(self.params, {"weight": dweight})
 
-    def __repr__(self):
-        return f"Embedding({self.num_embeddings}, {self.embedding_dim}, dtype={self.dtype.name})"
+    def backward(self, dy) -> None:
+        """dy: (..., E), the loss gradient w.r.t. the output of the last recorded call not yet
+        differentiated. Adds the weight's gradient into ``weight.grad`` (zero it with
+        ``zero_grad()``); returns None (ids have no gradient). RuntimeError if no recorded call
+        is waiting. (The weight itself is not needed: changing it in place before backward
+        changes nothing.)"""
+        return Stacked.backward(self, dy)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}, dtype={self.dtype.name}"
+
+    __repr__ = Stacked.__repr__

@@ -78,7 +78,7 @@ def snapshot(params: dict, store: dict) -> dict:
     for name, p in params.items():
         copy = store.get(name)
         if copy is None or copy.shape != p.shape or copy.dtype != p.dtype:
-            copy = store[name] = np.empty_like(p)
+            copy = store[name] = np.empty(p.shape, p.dtype)
         np.copyto(copy, p)
     return store
 
@@ -86,7 +86,7 @@ def snapshot(params: dict, store: dict) -> dict:
 def check_unchanged(params: dict, store: dict, names) -> None:
     """RuntimeError naming the first of ``names`` whose array differs from its snapshot."""
     for name in names:
-        p, q = params[name], store[name]
+        p, q = params[name].view(np.ndarray), store[name]
         bits = np.dtype(f"u{p.dtype.itemsize}")  # bit for bit: NaN equals itself, -0 is not 0
         if p.shape != q.shape or not np.array_equal(p.view(bits), q.view(bits)):
             raise RuntimeError(

@@ -65,13 +65,13 @@ class Recurrent(PackedPath, _params.HasParameters):
         num_layers: int = 1,
         bias: bool = True,
         batch_first: bool = False,
+        dropout: float = 0.0,
         bidirectional: bool = False,
+        proj_size: int = 0,
+        *,
+        recurrent_dropout: float = 0.0,
         dtype=np.float32,
         seed: int | None = None,
-        *,
-        dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        proj_size: int = 0,
     ):
         self.input_size = positive_int("input_size", input_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
@@ -84,7 +84,7 @@ class Recurrent(PackedPath, _params.HasParameters):
         self.dtype = as_dtype(dtype)
         self.gates = GATES[self.kind]
         self.num_directions = 2 if self.bidirectional else 1
-        self._init_parameters(seed)
+        seed = self._init_parameters(seed)
         self._clear_scratch()
         self.state_grads = None  # per-step dL/dstate of the last backward(keep_state_grads=True)
         self._init_dropout(dropout, recurrent_dropout, seed)
@@ -99,13 +99,14 @@ class Recurrent(PackedPath, _params.HasParameters):
         self._work: dict = {}
         self._arenas: dict = {}
         self._ids = None        # that forward's one-hot ids (T, B), when its input was ids
+        self._rejected = False  # a backward of it was tried and rejected for its arguments
 
     def __getstate__(self):
         """Pickle and deepcopy carry parameters, gradients, configuration and the dropout
         generator; caches and scratch buffers are left out and rebuilt on demand."""
         state = self.__dict__.copy()
         for name in ("_cache", "_unbatched", "_held", "_replaced", "_snap", "_work", "_arenas",
-                     "_ids", "state_grads"):
+                     "_ids", "state_grads", "_rejected"):
             del state[name]
         return state
 
@@ -125,17 +126,7 @@ class Recurrent(PackedPath, _params.HasParameters):
                 f"num_layers > 1, got dropout={self.dropout} and num_layers=1",
                 stacklevel=3,
             )
-        self.training = True
         self._rng = drop.generator(seed)
-
-    def train(self, mode: bool = True):
-        """Training mode (dropout on) or, with mode False, evaluation mode; returns the layer."""
-        self.training = bool(mode)
-        return self
-
-    def eval(self):
-        """Evaluation mode: no dropout, no masks drawn (``train(False)``); returns the layer."""
-        return self.train(False)
 
     def get_rng_state(self) -> dict:
         """The state of the generator the dropout masks come from (ints and strings: JSON)."""
@@ -175,6 +166,10 @@ class Recurrent(PackedPath, _params.HasParameters):
     def reset_parameters(self, seed: int | None = None) -> None:
         """torch's default: every parameter ~ U(-1/sqrt(H), 1/sqrt(H)), reproducible from seed."""
         _params.fill_uniform(self.params, 1.0 / np.sqrt(self.hidden_size), seed)
+
+    def _w(self, name: str) -> np.ndarray:
+        """The parameter ``name`` as a plain array (the loops never see the Parameter type)."""
+        return self._parameters[name].view(np.ndarray)
 
     def _buffer(self, key):
         """A function (name, shape) -> array reused across calls of the same shape (internal
@@ -265,17 +260,14 @@ class Recurrent(PackedPath, _params.HasParameters):
 
     # ------------------------------------------------------------------ forward
 
-    def __call__(self, x, state=None, lengths=None):
-        return self.forward(x, state, lengths)
-
     def _weights(self, k, sfx):
         """W_ih, W_hh, the biases the loops fold into the input projection, and the kind's
         own: the GRU's b_hn, an LSTM's projection W_hr (None without one)."""
-        W_ih, W_hh = self.params[f"weight_ih_l{k}{sfx}"], self.params[f"weight_hh_l{k}{sfx}"]
-        W_hr = self.params.get(f"weight_hr_l{k}{sfx}")  # an LSTM's projection, or None
+        W_ih, W_hh = self._w(f"weight_ih_l{k}{sfx}"), self._w(f"weight_hh_l{k}{sfx}")
+        W_hr = self._w(f"weight_hr_l{k}{sfx}") if self.proj_size else None  # an LSTM's
         if not self.bias:
             return W_ih, W_hh, None, W_hr
-        b_ih, b_hh = self.params[f"bias_ih_l{k}{sfx}"], self.params[f"bias_hh_l{k}{sfx}"]
+        b_ih, b_hh = self._w(f"bias_ih_l{k}{sfx}"), self._w(f"bias_hh_l{k}{sfx}")
         if self.kind != "GRU":
             return W_ih, W_hh, b_ih + b_hh, W_hr
         H = self.hidden_size  # b_hn stays inside r * (W_hn h + b_hn)
@@ -335,11 +327,11 @@ class Recurrent(PackedPath, _params.HasParameters):
             state = None if state is None else self._check_state(state, 1, unbatched=True)
             state = None if state is None else self._pack(state)
         if gm.is_grad_enabled():
-            replaced = self._cache is not None and gm.held(self._held)
+            replaced = self._cache is not None and gm.held(self._held) and not self._rejected
             out, final = self._forward(x, state, lengths)
-            self._unbatched, self._replaced = unbatched, replaced
+            self._unbatched, self._replaced, self._rejected = unbatched, replaced, False
             self._held = gm.refs(out)  # not the final state, which callers carry on
-            gm.snapshot({n: p for n, p in self.params.items() if n.startswith("weight")},
+            gm.snapshot({n: self._w(n) for n in self.params if n.startswith("weight")},
                         self._snap)
         else:  # the pending forward keeps its cache and its buffers
             pending = self._cache, self._work, self._arenas, self._ids
@@ -466,7 +458,18 @@ class Recurrent(PackedPath, _params.HasParameters):
         W_hh (m ⊙ h_t)), plus ``dstate`` at a sequence's last step; zero at padded steps. It is
         what ``h_t.retain_grad()`` gives in torch on a loop over steps (an unbatched forward's
         have no batch axis). Otherwise ``self.state_grads`` is None, and no extra work is
-        done."""
+        done.
+
+        ``dout=None`` means a zero ``dout`` (a loss on the final state only). A backward
+        rejected for its arguments (ValueError, TypeError) changes nothing: the forward still
+        waits for a corrected backward, and a new forward replaces it without complaint."""
+        try:
+            return self._backward_checked(dout, dstate, keep_state_grads)
+        except (ValueError, TypeError):
+            self._rejected = self._cache is not None
+            raise
+
+    def _backward_checked(self, dout, dstate, keep_state_grads):
         if self._cache is None:
             raise RuntimeError(
                 "backward: call forward first (each recorded forward can be differentiated once, "
@@ -478,6 +481,7 @@ class Recurrent(PackedPath, _params.HasParameters):
         if not self._unbatched:
             return self._backward(dout, dstate, keep_state_grads)
         P, D, T = self.state_size, self.num_directions, self._cache[2]
+        dout = np.zeros((T, D * P), self.dtype) if dout is None else dout
         dout = as_array("dout", dout, self.dtype, ndim=2, what="(T, D*P) for an unbatched x")
         check_shape("dout", dout, (T, D * P))
         dstate = None if dstate is None else self._pack(
@@ -497,6 +501,7 @@ class Recurrent(PackedPath, _params.HasParameters):
         layers, B, T, plan, between = self._cache
         P, D, sizes = self.state_size, self.num_directions, self._state_sizes()
         out_shape = (B, T, D * P) if self.batch_first else (T, B, D * P)
+        dout = np.zeros(out_shape, self.dtype) if dout is None else dout
         dout = as_array("dout", dout, self.dtype, ndim=3, what="(the shape of the last output)")
         check_shape("dout", dout, out_shape)
         dfinal = self._check_state(dstate, B, name="dstate")
@@ -522,10 +527,7 @@ class Recurrent(PackedPath, _params.HasParameters):
             dX = None
             for d, sfx in enumerate(self._suffixes()):
                 work, cache, j = self._buffer((k, d)), dirs[d], k * D + d
-                W_ih, W_hh = (
-                    self.params[f"weight_ih_l{k}{sfx}"],
-                    self.params[f"weight_hh_l{k}{sfx}"],
-                )
+                W_ih, W_hh = self._w(f"weight_ih_l{k}{sfx}"), self._w(f"weight_hh_l{k}{sfx}")
                 W_hhT = W_hh.T       # a transposed view: BLAS reads it as is, no copy
                 dY_d, dh_n = dY[:, d * P : (d + 1) * P], dfinal[0][j].T
                 kept = tuple(  # (T, P or H, B) views of the columns of direction d
@@ -560,7 +562,7 @@ class Recurrent(PackedPath, _params.HasParameters):
             if k > 0:  # the gradient of layer k-1's outputs, through dropout's mask
                 dY = np.ascontiguousarray(dX.reshape(-1, T, B).transpose(1, 0, 2))
                 dY = drop.apply(dY, between[k - 1], dY)
-        _params.accumulate(self.grads, self.params, grads)
+        _params.accumulate(self.params, grads)
         if keep_state_grads:
             self.state_grads = self._pack(tuple(kept_all))
         self._cache = None  # backward reused the forward's buffers for the gradients
@@ -609,7 +611,8 @@ def _is_ids(x) -> bool:
 
 
 class RNN(Recurrent):
-    """Elman RNN, ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)`` (or relu), as torch.nn.RNN."""
+    """Elman RNN, ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)`` (or relu), as torch.nn.RNN,
+    with torch's positional order (``nonlinearity`` fourth)."""
 
     kind = "RNN"
 
@@ -621,20 +624,20 @@ class RNN(Recurrent):
         nonlinearity: str = "tanh",
         bias: bool = True,
         batch_first: bool = False,
+        dropout: float = 0.0,
         bidirectional: bool = False,
+        proj_size: int = 0,
+        *,
+        recurrent_dropout: float = 0.0,
         dtype=np.float32,
         seed: int | None = None,
-        *,
-        dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        proj_size: int = 0,
     ):
         if nonlinearity not in rnn_cell.NONLINEARITIES:
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
-        self.nonlinearity = nonlinearity
+        self.__dict__["nonlinearity"] = nonlinearity
         super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, seed,
-            dropout=dropout, recurrent_dropout=recurrent_dropout, proj_size=proj_size,
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            proj_size, recurrent_dropout=recurrent_dropout, dtype=dtype, seed=seed,
         )
 
 

@@ -16,9 +16,10 @@ import numpy as np
 from .._checks import as_array, as_dtype, check_shape, positive_int
 from . import _params
 from . import grad_mode as gm
+from .module import Stacked, plain
 
 
-class Linear(_params.HasParameters):
+class Linear(_params.HasParameters, Stacked):
     """``y = x @ weight.T + bias`` over the last axis, as torch.nn.Linear.
 
     Parameters
@@ -31,23 +32,28 @@ class Linear(_params.HasParameters):
         The dtype of the parameters and of every computation.
     seed : int or None
         Seed of the initialisation, torch's default: weight and bias ~ U(-1/sqrt(I), 1/sqrt(I)).
+
+    Called several times in one forward, it is differentiated by one ``backward`` per call, in
+    reverse order (``bptt.nn.module``).
     """
+
+    _what = "Linear"
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32,
                  seed: int | None = None):
+        Stacked.__init__(self)
         self.in_features = positive_int("in_features", in_features)
         self.out_features = positive_int("out_features", out_features)
-        self.bias = bool(bias)
         self.dtype = as_dtype(dtype)
+        self._has_bias = bool(bias)
         self._init_parameters(seed)
-        self._x = None          # the recorded forward's input (a copy), until its backward
-        self._held = None       # weak references to its output
-        self._replaced = False  # it replaced a forward whose output the caller still held
-        self._snap: dict = {}   # the weight it ran with (``grad_mode.snapshot``)
+        if not self._has_bias:
+            self.register_parameter("bias", None)   # as torch: linear.bias is None
+        self._snap: dict = {}   # the weight the pending calls ran with (``grad_mode.snapshot``)
 
     def _shapes(self) -> dict[str, tuple]:
         shapes = {"weight": (self.out_features, self.in_features)}
-        if self.bias:
+        if self._has_bias:
             shapes["bias"] = (self.out_features,)
         return shapes
 
@@ -56,13 +62,10 @@ class Linear(_params.HasParameters):
         _params.fill_uniform(self.params, 1.0 / np.sqrt(self.in_features), seed)
 
     def __getstate__(self):
-        """Pickle and deepcopy carry parameters, gradients and configuration, not the cache."""
-        state = self.__dict__.copy()
-        state.update(_x=None, _held=None, _replaced=False, _snap={})
+        """Pickle and deepcopy carry parameters, gradients and configuration, not the calls."""
+        state = Stacked.__getstate__(self)
+        state["_snap"] = {}
         return state
-
-    def __call__(self, x):
-        return self.forward(x)
 
     def forward(self, x) -> np.ndarray:
         """x: (..., I). Returns y: (..., O). Recorded (a copy of x kept for backward) unless
@@ -70,43 +73,51 @@ class Linear(_params.HasParameters):
         given, x = x, as_array("x", x, self.dtype)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"x: expected shape (..., {self.in_features}), got {x.shape}")
-        y = x.reshape(-1, self.in_features) @ self.params["weight"].T        # (N, O)
-        if self.bias:
-            y += self.params["bias"]
+        W = plain(self.params["weight"])
+        y = x.reshape(-1, self.in_features) @ W.T                             # (N, O)
+        if self.params.get("bias") is not None:
+            y += plain(self.params["bias"])
         y = y.reshape(x.shape[:-1] + (self.out_features,))
         if gm.is_grad_enabled():
-            self._replaced = self._x is not None and gm.held(self._held)
             # the caller may change its array before backward: keep a copy (as_array's own)
             shared = isinstance(given, np.ndarray) and np.may_share_memory(x, given)
-            self._x = x.copy() if shared else x
-            self._held = gm.refs(y)
-            gm.snapshot({"weight": self.params["weight"]}, self._snap)
+            self._calls.push((x.copy() if shared else x, self._snapshot(W)), y)
         return y
 
-    def backward(self, dy) -> np.ndarray:
-        """dy: (..., O), the loss gradient w.r.t. the last recorded forward's output. Returns
-        dx (..., I) and adds the parameter gradients into ``self.grads`` (zero them with
-        ``zero_grad()``). Once per recorded forward; RuntimeError if there is none, if that
-        forward replaced one whose output is still held, or if the weight changed since."""
-        if self._x is None:
-            raise RuntimeError("backward: call forward first (each recorded forward can be "
-                               "differentiated once, and there is none pending)")
-        if self._replaced:
-            raise gm.replaced_error("this Linear")
-        gm.check_unchanged(self.params, self._snap, ["weight"])
-        x = self._x
+    def _snapshot(self, W: np.ndarray) -> np.ndarray:
+        """A copy of the weight this call ran with, shared by the calls while it is unchanged
+        (``backward`` checks it: ``grad_mode.check_unchanged``)."""
+        snap = self._snap.get("weight")
+        if snap is None or snap.shape != W.shape or not np.array_equal(snap, W):
+            snap = self._snap["weight"] = W.copy()
+        return snap
+
+    def _backward(self, entry, dy) -> np.ndarray:
+        """dy: (..., O), the loss gradient w.r.t. the output of the last recorded call not yet
+        differentiated. Returns dx (..., I) and adds the parameter gradients into the
+        parameters' ``.grad``. RuntimeError if there is no such call, or if the weight changed
+        in place since the calls."""
+        x, snap = entry
+        gm.check_unchanged(self.params, {"weight": snap}, ["weight"])
         dy = as_array("dy", dy, self.dtype, finite=False)
         check_shape("dy", dy, x.shape[:-1] + (self.out_features,))
         dy2 = dy.reshape(-1, self.out_features)                                # (N, O)
         x2 = x.reshape(-1, self.in_features)                                   # (N, I)
         grads = {"weight": dy2.T @ x2}                                         # (O, I)
-        if self.bias:
+        if self.params.get("bias") is not None:
             grads["bias"] = dy2.sum(axis=0)                                    # (O,)
-        _params.accumulate(self.grads, self.params, grads)
-        dx = (dy2 @ self.params["weight"]).reshape(x.shape)                    # (..., I)
-        self._x = self._held = None
-        return dx
+        _params.accumulate(self.params, grads)
+        return (dy2 @ plain(self.params["weight"])).reshape(x.shape)           # (..., I)
 
-    def __repr__(self):
-        return (f"Linear({self.in_features}, {self.out_features}, bias={self.bias}, "
-                f"dtype={self.dtype.name})")
+    def backward(self, dy) -> np.ndarray:
+        """dy: (..., O), the loss gradient w.r.t. the output of the last recorded call not yet
+        differentiated. Returns dx (..., I) and adds the parameter gradients into each
+        parameter's ``.grad`` (``grads``; zero them with ``zero_grad()``). RuntimeError if no
+        recorded call is waiting, or if the weight was changed in place since it."""
+        return Stacked.backward(self, dy)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_features}, {self.out_features}, bias={self._has_bias}, "
+                f"dtype={self.dtype.name}")
+
+    __repr__ = Stacked.__repr__

@@ -73,7 +73,7 @@ class PackedPath:
             dX = None
             for d, sfx in enumerate(self._suffixes()):
                 j = k * D + d
-                W_hhT = self.params[f"weight_hh_l{k}{sfx}"].T
+                W_hhT = self._w(f"weight_hh_l{k}{sfx}").T
                 pieces, g, d0 = plan.backward(
                     self.kind,
                     functools.partial(self._steps_backward, W_hhT),
@@ -88,12 +88,12 @@ class PackedPath:
                 for s_all, s in zip(dstate0, d0, strict=True):
                     s_all[j] = plan.unsorted(s.T, 0)
                 self._store_grads(grads, k, sfx, g)
-                W_ih = self.params[f"weight_ih_l{k}{sfx}"]
+                W_ih = self._w(f"weight_ih_l{k}{sfx}")
                 for rows, G in pieces:  # packed steps (N, in) -> rows (T, B, in)
                     part = plan.unpack(G.T @ W_ih[rows], d == 1)
                     dX = part if dX is None else np.add(dX, part, out=dX)
             dY = dX if k == 0 else drop.apply(dX, between[k - 1], dX)  # through dropout's mask
-        _params.accumulate(self.grads, self.params, grads)
+        _params.accumulate(self.params, grads)
         if keep_state_grads:  # rows in the caller's order (and layout): new arrays
             kept_all = [plan.unsorted(a, 2) for a in kept_all]
             if self.batch_first:

@@ -29,30 +29,33 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .._checks import as_array, check_shape
-from ..nn import dropout as drop
+from ..nn.dropout import Dropout, check_rate
 from ..nn.embedding import Embedding
 from ..nn.layers import GRU, LSTM, RNN
 from ..nn.linear import Linear
 from ..nn.losses import cross_entropy, cross_entropy_backward
+from ..nn.module import Module
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 IGNORE = -100        # a target left out of the loss (torch's default ignore_index)
 
 
-class CharLM:
-    """Character model over a vocabulary of ``vocab_size`` symbols.
+class CharLM(Module):
+    """Character model over a vocabulary of ``vocab_size`` symbols, a ``bptt.Module`` of parts:
+    ``embed`` (a bptt.Embedding, or None for a one-hot input), ``rnn`` (RNN/LSTM/GRU), ``drop``
+    (the Dropout before the head) and ``head`` (a bptt.Linear).
 
-    Parameters are views into the layers, keyed ``embed.weight`` (with ``embed`` > 0),
-    ``rnn.<torch name>`` and ``head.weight``, ``head.bias``; ``params`` and ``grads`` are dicts
-    with the same keys (for bptt.Adam). ``embed``: 0 for a one-hot input, else E. ``dropout``,
-    ``recurrent_dropout``: probabilities in [0, 1] (module docstring). The model starts in
-    training mode, as torch's.
+    Its parameters are the parts', keyed ``embed.weight`` (with ``embed`` > 0),
+    ``rnn.<torch name>``, ``head.weight``, ``head.bias``: ``params`` and ``grads`` are dicts
+    with those keys (for bptt.Adam's dict form). ``embed``: 0 for a one-hot input, else E.
+    ``dropout``, ``recurrent_dropout``: probabilities in [0, 1] (module docstring). The model
+    starts in training mode, as torch's.
     """
 
     def __init__(self, vocab_size: int, cell: str = "lstm", hidden: int = 256, layers: int = 2,
                  dtype=np.float32, seed: int | None = None, embed: int = 0,
                  dropout: float = 0.0, recurrent_dropout: float = 0.0):
+        super().__init__()
         if cell not in CELLS:
             raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {cell!r}")
         if isinstance(embed, bool) or not isinstance(embed, (int, np.integer)) or embed < 0:
@@ -60,40 +63,32 @@ class CharLM:
         gen = np.random.default_rng(seed)
         seeds = gen.integers(0, 2**63, size=2)   # (the one-hot model's draws, first, as before)
         self.cell, self.vocab_size, self.embed_dim = cell, int(vocab_size), int(embed)
-        self.dropout = drop.check_rate("dropout", dropout)
+        self.dropout = check_rate("dropout", dropout)
         self.embed = None
         if self.embed_dim:
             self.embed = Embedding(self.vocab_size, self.embed_dim, dtype=dtype,
                                    seed=int(gen.integers(0, 2**63)))
-        self.rnn = CELLS[cell](self.embed_dim or self.vocab_size, hidden, num_layers=layers,
-                               dtype=dtype, seed=int(seeds[0]),
+        self.rnn = CELLS[cell](self.embed_dim or self.vocab_size, hidden, layers,
                                dropout=self.dropout if layers > 1 else 0.0,  # (one layer: the
-                               recurrent_dropout=recurrent_dropout)          # head's mask only)
+                               recurrent_dropout=recurrent_dropout,          # head's mask only)
+                               dtype=dtype, seed=int(seeds[0]))
+        self.drop = Dropout(self.dropout, seed=int(seeds[1]))   # the mask before the head
         self.head = Linear(hidden, self.vocab_size, dtype=dtype, seed=int(seeds[1]))
         self.dtype = self.rnn.dtype
-        self.params = {f"{k}.{n}": p for k, m in self._parts() for n, p in m.params.items()}
-        self.grads: dict[str, np.ndarray] = {}
-        self.training = True
-        self._rng = drop.generator(int(seeds[1]))   # the mask before the head
-        self._mask = None
 
-    def _parts(self):
-        embed = (("embed", self.embed),) if self.embed is not None else ()
-        return (*embed, ("rnn", self.rnn), ("head", self.head))
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """The parameters by dotted name (``named_parameters()`` as a dict)."""
+        return dict(self.named_parameters())
 
-    def train(self, mode: bool = True) -> "CharLM":
-        """Training mode (dropout on) or, with mode False, evaluation mode; returns the model."""
-        self.training = bool(mode)
-        self.rnn.train(mode)
-        return self
-
-    def eval(self) -> "CharLM":
-        """Evaluation mode: no dropout (``train(False)``); returns the model."""
-        return self.train(False)
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        """The gradients by the same names (each parameter's ``.grad``)."""
+        return {name: p.grad for name, p in self.named_parameters()}
 
     def get_rng_state(self) -> dict:
         """The states of the dropout masks' generators (the layer's and the head's; JSON)."""
-        return {"rnn": self.rnn.get_rng_state(), "head": drop.get_state(self._rng)}
+        return {"rnn": self.rnn.get_rng_state(), "head": self.drop.get_rng_state()}
 
     def set_rng_state(self, state: dict) -> None:
         """Continue the masks from ``get_rng_state``'s state (ValueError if it is not one)."""
@@ -103,28 +98,10 @@ class CharLM:
         before = self.rnn.get_rng_state()
         self.rnn.set_rng_state(state["rnn"])
         try:
-            drop.set_state(self._rng, state["head"])
+            self.drop.set_rng_state(state["head"])
         except ValueError:
             self.rnn.set_rng_state(before)
             raise
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        return {name: p.copy() for name, p in self.params.items()}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Load arrays keyed as ``params``; checks every name and shape first (ValueError naming
-        the first mismatch), so on error nothing is changed."""
-        for name in state:
-            if name not in self.params:
-                raise ValueError(f"state_dict: unexpected key {name!r}")
-        loaded = {}
-        for name, p in self.params.items():
-            if name not in state:
-                raise ValueError(f"state_dict: missing key {name!r}")
-            loaded[name] = as_array(name, state[name], self.dtype)
-            check_shape(name, loaded[name], p.shape)
-        for name, value in loaded.items():
-            self.params[name][...] = value      # the layers' own arrays
 
     def inputs(self, ids: np.ndarray) -> np.ndarray:
         """(T, B) ids -> (T, B, I), the recurrent layers' float input: one-hot (I = V) or, with
@@ -141,15 +118,22 @@ class CharLM:
         copies; with lengths, each row's state at its own last step). Raises FloatingPointError
         if the recurrent output is NaN or infinite."""
         x = np.asarray(x)
-        inputs = x if self.embed is None else self.embed.forward(x)   # ids, or (T, B, E)
-        out, state = self.rnn.forward(inputs, state, lengths=lengths)   # (T, B, H)
+        inputs = x if self.embed is None else self.embed(x)              # ids, or (T, B, E)
+        out, state = self.rnn(inputs, state, lengths=lengths)            # (T, B, H)
         if not np.isfinite(out).all():      # parameters gone to huge values: not a bad argument
             raise FloatingPointError("the model's recurrent output is NaN or infinite (its "
                                      "parameters have diverged)")
-        out = out.reshape(-1, out.shape[-1])                                    # (T*B, H)
-        self._mask = drop.draw(self._rng, self.dropout, out.shape, self.dtype, self.training)
-        logits = self.head.forward(drop.apply(out, self._mask))     # (T*B, V)
+        logits = self.head(self.drop(out.reshape(-1, out.shape[-1])))   # (T*B, V)
         return logits, state
+
+    def backward(self, dlogits: np.ndarray, shape: tuple) -> None:
+        """The backward of the last forward, chained by hand in reverse order: head, dropout,
+        the recurrent layer (no gradient into the carried state: truncated BPTT), the
+        embedding. dlogits (T*B, V); shape: the (T, B) of its ids. Adds into each ``.grad``."""
+        dout = self.drop.backward(self.head.backward(dlogits))          # (T*B, H)
+        dx, _ = self.rnn.backward(dout.reshape(tuple(shape) + (-1,)), None)
+        if self.embed is not None:
+            self.embed.backward(dx)
 
     def loss(self, x: np.ndarray, y: np.ndarray, state=None,
              lengths=None) -> tuple[float, object]:
@@ -161,18 +145,13 @@ class CharLM:
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray, state=None,
                        lengths=None) -> tuple[float, object]:
-        """Forward and truncated backward over one batch; sets ``self.grads``.
-        Returns (loss, final state) where the state is what the next chunk starts from."""
+        """Forward and truncated backward over one batch; the gradients start from zero and
+        are then each parameter's ``.grad`` (``grads``). Returns (loss, final state) where the
+        state is what the next chunk starts from."""
         logits, state = self.forward(x, state, lengths)
         loss, cache = cross_entropy(logits, y.reshape(-1), ignore_index=IGNORE)
-        dlogits = cross_entropy_backward(1.0, cache)                # (T*B, V)
-        for _, part in self._parts():   # backward adds into grads (torch's rule): a clean slate
-            part.zero_grad()
-        dout = drop.apply(self.head.backward(dlogits), self._mask)  # (T*B, H)
-        dx, _ = self.rnn.backward(dout.reshape(x.shape + (-1,)), None)
-        if self.embed is not None:
-            self.embed.backward(dx)
-        self.grads = {f"{k}.{n}": g for k, m in self._parts() for n, g in m.grads.items()}
+        self.zero_grad()     # backward adds into .grad (torch's rule): a clean slate
+        self.backward(cross_entropy_backward(1.0, cache), np.shape(x))
         return loss, state
 
 
