@@ -1,8 +1,10 @@
 """bptt: recurrent neural networks in NumPy with hand-written backpropagation through time.
 
-Engine layers with torch's names and shapes (``RNN``, ``LSTM``, ``GRU``), the pieces of a model
-(``Linear``, ``Embedding``, ``cross_entropy``, ``Adam``, ``AdamW``, the learning-rate schedule
-``StepSchedule``, ``clip_grad_norm``), ``no_grad`` (forwards that keep nothing for a backward),
+Engine layers with torch's names and shapes (``RNN``, ``LSTM``, ``GRU`` and the single-step
+``RNNCell``, ``LSTMCell``, ``GRUCell``), the pieces of a model as torch.nn's (``Module``,
+``Parameter``, ``Linear``, ``Embedding``, ``Dropout``, the losses, ``SGD``, ``Adam``,
+``AdamW``, ``StepSchedule``, ``ReduceLROnPlateau``, ``clip_grad_norm_``, ``manual_seed``),
+``no_grad`` (forwards that keep nothing for a backward),
 the character model from Python (``train``, ``load``: bptt.text.api, imported on first use), the
 course-notation API (``bptt.stepwise``, with
 converters in ``bptt.convert``) and ``gradcheck``.
@@ -16,17 +18,32 @@ subfolder holds one part of the implementation and imports only from the folders
 
 from . import convert, stepwise
 from .gradcheck import check_layer, check_sequence, gradcheck
+from .nn.cell_modules import GRUCell, LSTMCell, RNNCell
+from .nn.dropout import Dropout
 from .nn.embedding import Embedding
 from .nn.grad_mode import is_grad_enabled, no_grad
 from .nn.layers import GRU, LSTM, RNN
 from .nn.linear import Linear
-from .nn.losses import cross_entropy, cross_entropy_backward
-from .nn.optim import Adam, AdamW, clip_grad_norm
-from .nn.schedule import StepSchedule
+from .nn.losses import (
+    CrossEntropyLoss,
+    LogSoftmax,
+    MSELoss,
+    NLLLoss,
+    cross_entropy,
+    cross_entropy_backward,
+    log_softmax,
+)
+from .nn.module import Module, Parameter
+from .nn.optim import SGD, Adam, AdamW, clip_grad_norm, clip_grad_norm_
+from .nn.schedule import ReduceLROnPlateau, StepSchedule
+from .nn.seed import manual_seed
 
-__all__ = ["RNN", "LSTM", "GRU", "Linear", "Embedding", "cross_entropy", "cross_entropy_backward",
-           "Adam", "AdamW", "StepSchedule", "clip_grad_norm", "no_grad", "is_grad_enabled",
-           "stepwise", "convert", "gradcheck", "check_layer", "check_sequence", "train", "load"]
+__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Linear", "Embedding",
+           "Dropout", "Module", "Parameter", "cross_entropy", "cross_entropy_backward",
+           "log_softmax", "CrossEntropyLoss", "NLLLoss", "MSELoss", "LogSoftmax", "SGD", "Adam",
+           "AdamW", "StepSchedule", "ReduceLROnPlateau", "clip_grad_norm", "clip_grad_norm_",
+           "manual_seed", "no_grad", "is_grad_enabled", "stepwise", "convert", "gradcheck",
+           "check_layer", "check_sequence", "train", "load"]
 __version__ = "0.1.0"
 
 

@@ -11,6 +11,8 @@ Legend: N tokens, V classes (the vocabulary), K the tokens that count (targets n
 import numpy as np
 
 from .._checks import as_array
+from .grad_mode import is_grad_enabled
+from .module import Module, Stacked
 
 
 def cross_entropy(logits, targets, ignore_index: int = -100) -> tuple[float, tuple]:
@@ -79,3 +81,213 @@ def cross_entropy_backward(dloss: float, cache: tuple) -> np.ndarray:
     if keep is not None:
         dz[~keep] = 0
     return dz
+
+
+# ------------------------------------------------------------------ log-softmax and loss modules
+
+
+def log_softmax(x, axis: int = -1) -> np.ndarray:
+    """log softmax(x) along ``axis``: (x - max x) - log sum exp(x - max x), a new array (as
+    torch.nn.functional.log_softmax(x, dim=axis)); never overflows."""
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"x: expected a float array, got dtype {x.dtype}")
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduction(reduction) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def _class_targets(scores: np.ndarray, targets, ignore_index: int, what: str):
+    """Check (N, C) scores and (N,) class targets; returns (y with ignored rows set to 0, the
+    (N,) mask of counted rows)."""
+    if scores.dtype.kind != "f":
+        raise TypeError(f"{what}: expected a float array, got dtype {scores.dtype}")
+    if scores.ndim != 2 or scores.shape[0] == 0:
+        raise ValueError(f"{what}: expected shape (N, C) with N >= 1, got {scores.shape}")
+    y = np.asarray(targets)
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"targets: expected an integer array, got dtype {y.dtype}")
+    N, C = scores.shape
+    if y.shape != (N,):
+        raise ValueError(f"targets: expected shape ({N},), got {y.shape}")
+    keep = y != ignore_index
+    counted = y[keep]
+    if counted.size and (counted.min() < 0 or counted.max() >= C):
+        raise ValueError(f"targets: expected values in [0, {C}) or ignore_index={ignore_index}, "
+                         f"got min {counted.min()}, max {counted.max()}")
+    return np.where(keep, y, 0), keep
+
+
+class _Loss(Module):
+    """A loss as a module: ``loss = crit(prediction, target)``, then ``dpred = crit.backward()``
+    for that call (``dloss``: the gradient of what the loss feeds, 1.0 by default; with
+    ``reduction='none'`` an array like the loss). Each call replaces the one before; inside
+    ``bptt.no_grad()`` a call keeps nothing for backward."""
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = _reduction(reduction)
+        self._cache = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "_cache": None}
+
+    def _reduce(self, rows: np.ndarray, keep=None):
+        """(N,) per-row losses -> the loss by ``reduction``; returns it and the per-row weight
+        of a unit dloss."""
+        n = rows.size if keep is None else int(keep.sum())
+        if self.reduction == "none":
+            return rows, 1.0
+        if self.reduction == "sum":
+            return float(np.sum(rows, dtype=np.float64)), 1.0
+        if n == 0:
+            raise ValueError("targets: every target equals ignore_index; expected at least one "
+                             "that counts (the mean over none is undefined)")
+        return float(np.sum(rows, dtype=np.float64)) / n, 1.0 / n
+
+    def _dloss(self, dloss, shape) -> np.ndarray:
+        """dloss as an array that broadcasts against the rows (a scalar, or the rows' shape
+        with reduction 'none')."""
+        if self._cache is None:
+            raise RuntimeError(f"backward: call the {type(self).__name__} first (each recorded "
+                               f"call is differentiated once; calls inside bptt.no_grad() are "
+                               f"not recorded)")
+        d = np.asarray(dloss, dtype=np.float64)
+        if self.reduction == "none" and d.shape != shape:
+            raise ValueError(f"dloss: expected shape {shape} (reduction='none'), got {d.shape}")
+        if self.reduction != "none" and d.shape != ():
+            raise ValueError(f"dloss: expected a scalar, got shape {d.shape}")
+        return d
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+class NLLLoss(_Loss):
+    """Negative log-likelihood of class targets from log-probabilities, as torch.nn.NLLLoss:
+    input (N, C) log-probabilities (``log_softmax``), targets (N,) in [0, C) or
+    ``ignore_index``; loss = -input[n, y_n], reduced over the counted rows."""
+
+    def __init__(self, ignore_index: int = -100, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.ignore_index = int(ignore_index)
+
+    def forward(self, logp, targets):
+        logp = np.asarray(logp)
+        y, keep = _class_targets(logp, targets, self.ignore_index, "input")
+        rows = np.where(keep, -logp[np.arange(len(y)), y], 0).astype(logp.dtype)
+        loss, unit = self._reduce(rows, keep)
+        self._cache = (logp.shape, logp.dtype, y, keep, unit) if is_grad_enabled() else None
+        return loss
+
+    def backward(self, dloss=1.0) -> np.ndarray:
+        """dL/dinput (N, C): -dloss * unit on each counted row's target, 0 elsewhere."""
+        d = self._dloss(dloss, None if self._cache is None else self._cache[2].shape)
+        shape, dtype, y, keep, unit = self._cache
+        dx = np.zeros(shape, dtype)
+        dx[np.arange(shape[0]), y] = -(d * unit) * keep
+        self._cache = None
+        return dx
+
+
+class CrossEntropyLoss(_Loss):
+    """Softmax cross-entropy from logits, as torch.nn.CrossEntropyLoss: logits (N, C), targets
+    (N,) in [0, C) or ``ignore_index``; = NLLLoss of log_softmax(logits). The mean reduction is
+    ``cross_entropy``'s (the same numbers)."""
+
+    def __init__(self, ignore_index: int = -100, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.ignore_index = int(ignore_index)
+
+    def forward(self, logits, targets):
+        z = np.asarray(logits)
+        if self.reduction == "mean":
+            loss, cache = cross_entropy(z, targets, self.ignore_index)
+            self._cache = ("mean", cache) if is_grad_enabled() else None
+            return loss
+        y, keep = _class_targets(z, targets, self.ignore_index, "logits")
+        logp = log_softmax(z, axis=1)
+        rows = np.where(keep, -logp[np.arange(len(y)), y], 0).astype(z.dtype)
+        loss, _ = self._reduce(rows, keep)
+        self._cache = ("rows", (logp, y, keep)) if is_grad_enabled() else None
+        return loss
+
+    def backward(self, dloss=1.0) -> np.ndarray:
+        """dL/dlogits (N, C) = w (softmax - onehot(y)) per counted row, w = dloss (per row with
+        reduction 'none') times 1/K for the mean."""
+        kind, cache = self._cache if self._cache is not None else (None, None)
+        if kind == "mean":
+            d = self._dloss(dloss, ())
+            self._cache = None
+            return cross_entropy_backward(float(d), cache)
+        d = self._dloss(dloss, None if cache is None else cache[1].shape)
+        logp, y, keep = cache
+        w = (d * keep).astype(logp.dtype)                                   # (N,) or ()
+        w = np.broadcast_to(w, y.shape)
+        dz = np.exp(logp) * w[:, None]
+        dz[np.arange(len(y)), y] -= w
+        self._cache = None
+        return dz
+
+
+class MSELoss(_Loss):
+    """Mean squared error, as torch.nn.MSELoss: (prediction - target)², reduced. The target must
+    have the prediction's shape (a ValueError, where torch warns and broadcasts)."""
+
+    def forward(self, pred, target):
+        pred, target = np.asarray(pred), np.asarray(target)
+        if pred.dtype.kind != "f":
+            raise TypeError(f"pred: expected a float array, got dtype {pred.dtype}")
+        if target.shape != pred.shape:
+            raise ValueError(f"target: expected the prediction's shape {pred.shape}, got "
+                             f"{target.shape}")
+        diff = pred - target.astype(pred.dtype, copy=False)
+        sq = diff * diff
+        if self.reduction == "none":
+            loss, unit = sq, 1.0
+        else:
+            total = float(np.sum(sq, dtype=np.float64))
+            loss, unit = (total / sq.size, 1.0 / sq.size) if self.reduction == "mean" else \
+                (total, 1.0)
+        self._cache = (diff, unit) if is_grad_enabled() else None
+        return loss
+
+    def backward(self, dloss=1.0) -> np.ndarray:
+        """dL/dpred = 2 (pred - target) * unit * dloss."""
+        d = self._dloss(dloss, None if self._cache is None else self._cache[0].shape)
+        diff, unit = self._cache
+        self._cache = None
+        return (2 * unit * d * diff).astype(diff.dtype, copy=False)
+
+
+class LogSoftmax(Stacked):
+    """``log_softmax`` along ``dim`` as a module (torch.nn.LogSoftmax), with its backward
+    dx = dy - softmax(x) * sum(dy) along ``dim``; calls stack last in, first out."""
+
+    _what = "LogSoftmax"
+
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = int(dim)
+
+    def forward(self, x) -> np.ndarray:
+        y = log_softmax(x, self.dim)
+        self._calls.push(y, y)
+        return y
+
+    def _backward(self, y, dy) -> np.ndarray:
+        dy = np.asarray(dy)
+        if dy.shape != y.shape:
+            raise ValueError(f"dy: expected shape {y.shape}, got {dy.shape}")
+        return dy - np.exp(y) * dy.sum(axis=self.dim, keepdims=True)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"

@@ -280,13 +280,14 @@ class Module:
         missing = [name for name in slots if name not in state]
         if strict and unexpected:
             raise ValueError(f"state_dict: unexpected key {unexpected[0]!r}")
-        if strict and missing:
-            raise ValueError(f"state_dict: missing key {missing[0]!r}")
         loaded = {}
-        for name, p in slots.items():
-            if name in state:
-                loaded[name] = as_array(name, state[name], p.dtype)
-                check_shape(name, loaded[name], p.shape)
+        for name, p in slots.items():   # in order: the first missing or mis-shaped key raises
+            if name not in state:
+                if strict:
+                    raise ValueError(f"state_dict: missing key {name!r}")
+                continue
+            loaded[name] = as_array(name, state[name], p.dtype)
+            check_shape(name, loaded[name], p.shape)
         for name, value in loaded.items():
             slots[name][...] = value
         return IncompatibleKeys(missing, unexpected)

@@ -58,6 +58,88 @@ class StepSchedule:
             rate *= (step + 1) / self.warmup
         return rate
 
+    def apply(self, optimizer, step: int) -> float:
+        """Set every parameter group's lr of ``optimizer`` to the rate of ``step`` (call it
+        before each ``optimizer.step()``, with the number of steps taken); returns the rate."""
+        rate = self(step)
+        for group in optimizer.param_groups:
+            group["lr"] = rate
+        return rate
+
+
+class ReduceLROnPlateau:
+    """torch.optim.lr_scheduler.ReduceLROnPlateau: ``step(metric)`` after each evaluation;
+    when the metric has not improved for more than ``patience`` evaluations, every group's lr
+    is multiplied by ``factor`` (not below ``min_lr``, and only if the change exceeds ``eps``),
+    then ``cooldown`` evaluations pass before bad ones count again.
+
+    Improvement (mode 'min'; 'max' mirrors it): metric < best * (1 - threshold) with
+    threshold_mode 'rel', metric < best - threshold with 'abs'.
+    """
+
+    def __init__(self, optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
+                 min_lr=0.0, eps: float = 1e-8):
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"threshold_mode: expected 'rel' or 'abs', got {threshold_mode!r}")
+        if not (_number(factor) and 0 <= factor < 1):
+            raise ValueError(f"factor: expected a number in [0, 1), got {factor!r}")
+        for name, value in (("patience", patience), ("cooldown", cooldown)):
+            if not _integer(value) or value < 0:
+                raise ValueError(f"{name}: expected an integer >= 0, got {value!r}")
+        groups = optimizer.param_groups
+        mins = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * len(groups)
+        if len(mins) != len(groups):
+            raise ValueError(f"min_lr: expected {len(groups)} values (one per group), got "
+                             f"{len(mins)}")
+        self.optimizer, self.mode, self.factor = optimizer, mode, float(factor)
+        self.patience, self.cooldown, self.eps = int(patience), int(cooldown), float(eps)
+        self.threshold, self.threshold_mode = float(threshold), threshold_mode
+        self.min_lrs = [float(m) for m in mins]
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = self.cooldown_counter = self.last_epoch = 0
+        self._last_lr = [g["lr"] for g in groups]
+
+    def is_better(self, a: float, best: float) -> bool:
+        if self.mode == "min":
+            return a < (best * (1 - self.threshold) if self.threshold_mode == "rel"
+                        else best - self.threshold)
+        return a > (best * (1 + self.threshold) if self.threshold_mode == "rel"
+                    else best + self.threshold)
+
+    def step(self, metric: float) -> None:
+        current = float(metric)
+        self.last_epoch += 1
+        if self.is_better(current, self.best):
+            self.best, self.num_bad_epochs = current, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            for group, low in zip(self.optimizer.param_groups, self.min_lrs, strict=True):
+                new = max(group["lr"] * self.factor, low)
+                if group["lr"] - new > self.eps:
+                    group["lr"] = new
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def get_last_lr(self) -> list:
+        """The groups' rates after the last ``step`` (torch's)."""
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict:
+        """The scheduler's counters and best metric (numbers: JSON)."""
+        return {k: getattr(self, k) for k in ("best", "num_bad_epochs", "cooldown_counter",
+                                               "last_epoch")}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k in ("best", "num_bad_epochs", "cooldown_counter", "last_epoch"):
+            setattr(self, k, state[k])
+
 
 def _number(x) -> bool:
     """A finite real number (NumPy's included), not a bool."""
