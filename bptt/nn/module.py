@@ -143,9 +143,8 @@ class Module:
             if is_param:
                 self._check_parameter(name, value)
             d.pop(name, None)
-            params.pop(name, None)
-            modules.pop(name, None)
-            (params if is_param else modules)[name] = value
+            (modules if is_param else params).pop(name, None)
+            (params if is_param else modules)[name] = value   # (a replaced one keeps its place)
         elif params is not None and name in params:
             if value is not None:
                 raise TypeError(f"{name}: cannot assign a {type(value).__name__} as a parameter "
