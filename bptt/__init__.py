@@ -15,7 +15,7 @@ subfolder holds one part of the implementation and imports only from the folders
 """
 
 from . import convert, stepwise
-from .gradcheck import check_layer, check_sequence, gradcheck
+from .gradcheck import check_layer, gradcheck
 from .nn.embedding import Embedding
 from .nn.grad_mode import is_grad_enabled, no_grad
 from .nn.layers import GRU, LSTM, RNN
@@ -23,10 +23,12 @@ from .nn.linear import Linear
 from .nn.losses import cross_entropy, cross_entropy_backward
 from .nn.optim import Adam, AdamW, clip_grad_norm
 from .nn.schedule import StepSchedule
+from .stepwise.check import check_cell, check_sequence
 
 __all__ = ["RNN", "LSTM", "GRU", "Linear", "Embedding", "cross_entropy", "cross_entropy_backward",
            "Adam", "AdamW", "StepSchedule", "clip_grad_norm", "no_grad", "is_grad_enabled",
-           "stepwise", "convert", "gradcheck", "check_layer", "check_sequence", "train", "load"]
+           "stepwise", "convert", "gradcheck", "check_layer", "check_sequence",
+           "check_cell", "train", "load"]
 __version__ = "0.1.0"
 
 
