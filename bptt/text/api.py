@@ -234,7 +234,7 @@ class Model:
         self.vocab: str = run.vocab.chars
         self.step: int = int(run.meta.get("step", 0))
         self.path: str = run.path
-        self._vocab, self._seen = run.vocab, run.seen
+        self._vocab, self._seen, self._meta = run.vocab, run.seen, run.meta
         self._initial: CharLM | None = None
 
     def __repr__(self) -> str:

@@ -1,5 +1,9 @@
 """``bptt inspect``: what a character model does with a passage, measured from its own forward and
-backward passes. This module holds the measurements; ``inspect_page`` draws and writes the page.
+backward passes. This module chooses the passage (a stream run's held-out text; a lines run's
+held-out lines, each read as training reads it) and the fresh cells of ``--cells``; the
+measurements are ``bptt.text.probe``'s (re-exported here), called through the loaded model's
+own methods (``Model.gradient_flow``, ``gates``, ``units``, ``expectations``);
+``inspect_report`` writes the explanations and ``inspect_page`` the page.
 
 Legend: T steps (characters read), L layers, H hidden units, V vocabulary size.
 
@@ -26,8 +30,8 @@ import os
 import numpy as np
 
 from ..nn.layers import GRU, LSTM, RNN
-from ..text.data import CorpusError, Vocab, fingerprint, read_corpus, split
-from ..text.lm import CharLM
+from ..text.data import CorpusError, Vocab, fingerprint, read_texts, split
+from ..text.lines import read_lines, split_lines
 from ..text.probe import (  # noqa: F401 (the measurements, re-exported for the report)
     GATE_NAMES,
     HIGH,
@@ -70,33 +74,80 @@ def passage_ids(text: str, vocab: Vocab, what: str) -> np.ndarray:
     if len(text) < 2:
         raise InspectError(f"{what}: expected at least 2 characters (one to read, one to "
                            f"predict), got {len(text)}")
+    check_chars(text, vocab, what)
+    return vocab.encode(text)
+
+
+def clean(text: str) -> str:
+    """A text as training reads it: a byte-order mark at its start dropped, CRLF and CR read
+    as LF. (Kept here until the trainer's own cleaning function replaces it.)"""
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _corpus(meta: dict) -> list[tuple[str, str]]:
+    """The run's corpus read again, (file, text) pairs; InspectError if it cannot be read or
+    changed since the run was trained (its fingerprint is in the checkpoint)."""
+    cfg = Config(**meta["config"])
+    try:
+        texts = read_texts(cfg.corpus, skip=cfg.out, builtin=cfg.builtin, include=cfg.include)
+    except CorpusError as err:
+        raise InspectError(f"the run's corpus cannot be read ({err}); pass --text or --file"
+                           ) from None
+    if meta.get("corpus_sha256") not in (None, fingerprint("".join(t for _, t in texts))):
+        raise InspectError("the run's corpus changed since it was trained; pass --text or --file")
+    return texts
+
+
+def validation_text(meta: dict, length: int) -> str:
+    """The first ``length`` characters of the run's held-out text (its corpus read again and
+    split as ``bptt train`` split it), cleaned as training reads it (``clean``)."""
+    cfg = Config(**meta["config"])
+    text = "".join(t for _, t in _corpus(meta))
+    start = split(np.arange(len(text)), cfg.val_fraction)[1][0]    # where the held-out part starts
+    return clean(text[start : start + length])
+
+
+def initial_of(meta: dict, vocab: Vocab):
+    """The run's model at its initialisation: same config, same seed, as ``bptt train`` drew it."""
+    cfg = Config(**meta["config"])
+    return initial_model(cfg, vocab.size, np.random.default_rng(cfg.seed)).eval()
+
+
+def run_lines(meta: dict) -> tuple[list[str], list[str]]:
+    """A lines run's (training lines, held-out lines), split as ``bptt train`` split them."""
+    cfg = Config(**meta["config"])
+    texts = [(where, clean(text)) for where, text in _corpus(meta)]
+    try:
+        return split_lines(read_lines(texts), cfg.val_fraction, cfg.seed)
+    except CorpusError as err:
+        raise InspectError(f"the run's corpus: {err}") from None
+
+
+def held_out_lines(val: list[str], length: int) -> list[str]:
+    """The first held-out lines (in the split's order) whose symbols, each line with its end
+    symbol, add up to at most ``length`` (at least one line)."""
+    chosen, n = [], 0
+    for line in val:
+        if chosen and n + len(line) + 1 > length:
+            break
+        chosen.append(line)
+        n += len(line) + 1
+    return chosen
+
+
+def as_lines(text: str) -> list[str]:
+    """A --text or --file for a lines run: its lines as training reads them (cleaned, each
+    stripped, empty ones skipped)."""
+    return [s.strip() for s in clean(text).split("\n") if s.strip()]
+
+
+def check_chars(text: str, vocab: Vocab, what: str) -> None:
+    """InspectError naming up to five characters of ``text`` outside the vocabulary."""
     missing = vocab.missing(text)
     if missing:
         chars = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         raise InspectError(f"{what}: not in the run's vocabulary: {chars}{more}")
-    return vocab.encode(text)
-
-
-def validation_text(meta: dict, length: int) -> str:
-    """The first ``length`` characters of the run's held-out text (its corpus read again and
-    split as ``bptt train`` split it). InspectError if the corpus cannot be read or changed."""
-    cfg = Config(**meta["config"])
-    try:
-        text = read_corpus(cfg.corpus, skip=cfg.out, builtin=cfg.builtin, include=cfg.include)
-    except CorpusError as err:
-        raise InspectError(f"the run's corpus cannot be read ({err}); pass --text or --file"
-                           ) from None
-    if meta.get("corpus_sha256") not in (None, fingerprint(text)):
-        raise InspectError("the run's corpus changed since it was trained; pass --text or --file")
-    start = split(np.arange(len(text)), cfg.val_fraction)[1][0]    # where the held-out part starts
-    return text[start : start + length]
-
-
-def initial_of(meta: dict, vocab: Vocab) -> CharLM:
-    """The run's model at its initialisation: same config, same seed, as ``bptt train`` drew it."""
-    cfg = Config(**meta["config"])
-    return initial_model(cfg, vocab.size, np.random.default_rng(cfg.seed)).eval()
 
 
 def parse_units(spec: str, L: int, H: int) -> list[tuple[int, int]]:
@@ -119,11 +170,13 @@ def parse_units(spec: str, L: int, H: int) -> list[tuple[int, int]]:
 
 # ------------------------------------------------------------------------------ fresh cells
 
-def fresh_cells(hidden: int, steps: int, seed: int, layers: int = 1) -> dict[str, dict]:
+def fresh_cells(hidden: int, steps: int, seed: int, layers: int = 1,
+                scale: float = 1.0) -> dict[str, dict]:
     """The gradient flow of freshly initialised RNN, GRU and LSTM layers (``hidden`` units,
-    torch's initialisation from ``seed``, input size = hidden) on one random sequence of
-    ``steps`` steps (standard normal inputs, the same for all three), for the loss
-    L = w . h_T with w a random unit vector. Returns kind -> ``flow_norms``."""
+    torch's initialisation from ``seed``, input size = hidden; the recurrent weights W_hh
+    multiplied by ``scale``) on one random sequence of ``steps`` steps (standard normal inputs,
+    the same for all three), for the loss L = w . h_T with w a random unit vector. Returns
+    kind -> ``flow_norms``."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((steps, 1, hidden))
     w = rng.standard_normal(hidden)
@@ -131,6 +184,8 @@ def fresh_cells(hidden: int, steps: int, seed: int, layers: int = 1) -> dict[str
     result = {}
     for cls in (RNN, GRU, LSTM):
         layer = cls(hidden, hidden, num_layers=layers, dtype=np.float64, seed=seed)
+        for k in range(layers):
+            layer.params[f"weight_hh_l{k}"][...] *= scale
         result[cls.kind] = flow_norms(last_loss_state_grads(layer, X, w))
     return result
 
