@@ -271,7 +271,12 @@ def test_the_example_notebook_runs_headless(tmp_path):
     text = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
                    for o in outputs)
     assert "<TrainResult runs/notebook: 20 of 20 steps" in text and "(2, 11, 64)" in text
-    assert any("image/png" in o.get("data", {}) for o in outputs)
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4   # loss, flow, units, ...
+    assert "dL/dc shrinks by" in text and "median forget gate" in text
+    tables = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    assert any("<table>" in t and "max rel_error" in t and "OK" in t for t in tables)
+    bars = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
+    assert bars.count("\r") <= 2 and "IProgress" not in bars     # no wall of progress text
     assert (tmp_path / "runs" / "notebook" / "checkpoint.npz").exists()
 
 
