@@ -325,3 +325,24 @@ def test_import_bptt_does_not_import_the_training_loop():
             "print([m for m in ('matplotlib', 'tqdm') if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_notebook_bar_without_ipywidgets_draws_at_start_and_end_only(monkeypatch):
+    import io
+
+    from bptt.text import progress
+
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    monkeypatch.setattr(progress.importlib.util, "find_spec", lambda name: None)
+    bar_type = progress.bar_class()
+    out = io.StringIO()
+    bar = bar_type(total=300, file=out)
+    for step in range(300):
+        bar.update(1)
+        bar.set_postfix(loss=f"{3 - step / 100:.3f}")   # what the trainer does each log row
+    bar.close()
+    text = out.getvalue()
+    assert text.count("\r") == 2 and "300/300" in text and "loss=0.010" in text
+    monkeypatch.setattr(progress, "in_notebook", lambda: False)
+    from tqdm.auto import tqdm
+    assert progress.bar_class() is tqdm

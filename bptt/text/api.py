@@ -11,7 +11,6 @@ Legend: T characters read, L layers, H hidden units, V vocabulary size.
 """
 
 import dataclasses
-import importlib.util
 import os
 import re
 import shutil
@@ -20,15 +19,15 @@ import tempfile
 
 import numpy as np
 
-from ..nn import blocks
 from ..nn.grad_mode import no_grad
 from . import checkpoint as ckpt
-from . import probe
 from . import lines as lines_mode
+from . import probe
 from . import train as training
 from .config import Config, ConfigError, RunError
 from .data import CorpusError
 from .lm import CharLM, check_sampling, sample
+from .progress import bar_class
 from .record import METRICS, PLOT, read_rows
 from .runlock import RunLock
 
@@ -116,7 +115,7 @@ def train(corpus=None, *, resume: bool = False, overwrite: bool = False,
     try:
         aside = _check_folder(config, overwrite)
         result = training.train(config, overrides=set(given) | {"resume"},
-                                progress=_bar_class() if progress else False, log=_say)
+                                progress=bar_class() if progress else False, log=_say)
         failed = False
     except (ConfigError, CorpusError, ckpt.CheckpointError, RunError,
             training.DivergedError) as err:
@@ -178,42 +177,6 @@ def _settle(aside: str | None, out: str, failed: bool) -> None:
         for f in os.listdir(aside):
             os.replace(os.path.join(aside, f), os.path.join(out, f))
     shutil.rmtree(aside, ignore_errors=True)
-
-
-def _bar_class():
-    """tqdm.auto's bar; in a notebook without ipywidgets (where tqdm.auto would warn and write a
-    new line of text per refresh into the saved notebook), a text bar drawn at its start and its
-    end only."""
-    if in_notebook() and importlib.util.find_spec("ipywidgets") is None:
-        return _quiet_bar()
-    from tqdm.auto import tqdm
-    return tqdm
-
-
-def in_notebook() -> bool:
-    """Whether this runs in a Jupyter kernel (IPython's kernel app is configured)."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
-
-
-def _quiet_bar():
-    from tqdm import tqdm
-
-    class QuietBar(tqdm):
-        """A text bar that refreshes only when it opens and when it closes."""
-
-        def __init__(self, *args, **kwargs):
-            kwargs.update(mininterval=float("inf"), maxinterval=float("inf"))
-            super().__init__(*args, **kwargs)
-
-        def set_postfix(self, ordered_dict=None, refresh=True, **kwargs):
-            super().set_postfix(ordered_dict, refresh=False, **kwargs)
-
-        def set_postfix_str(self, s="", refresh=True):
-            super().set_postfix_str(s, refresh=False)
-
-    return QuietBar
 
 
 def _say(message: str) -> None:
@@ -320,7 +283,7 @@ class Model:
         self._check_text("text", text)
         start = lines_mode.END if self.config.lines else ""
         ids = self._vocab.encode(start + text)[:, None]                    # (T, 1)
-        h, c = layer_states(self.lm.rnn, self.lm.inputs(ids))
+        h, c = probe.layer_states(self.lm.rnn, self.lm.inputs(ids))
         skip = len(start)
         return HiddenStates(text, h[:, skip:, 0], None if c is None else c[:, skip:, 0])
 
@@ -417,28 +380,3 @@ class Model:
         if bad:
             chars = ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in bad[:5])
             raise ValueError(f"{name}: not in the model's vocabulary: {chars}")
-
-
-def layer_states(layer, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """h (L, T, B, H) of every layer of the stacked one-direction ``layer`` (bptt.RNN, LSTM or
-    GRU) after every step of x (T, B, I) from zero states, and c (L, T, B, H) for an LSTM (else
-    None): each layer's time loop (the one its forward runs) over the layer below's states. No
-    dropout (evaluation)."""
-    if layer.bidirectional or layer.batch_first:
-        raise ValueError("layer: expected a one-direction, time-major layer")
-    T, B, _ = x.shape
-    L, H, lstm = layer.num_layers, layer.hidden_size, layer.kind == "LSTM"
-    h = np.empty((L, T, B, H), layer.dtype)
-    c = np.empty((L, T, B, H), layer.dtype) if lstm else None
-    inputs = np.ascontiguousarray(x.transpose(0, 2, 1), dtype=layer.dtype)     # (T, I, B)
-    zeros = np.zeros((H, B), layer.dtype)
-    for k in range(L):
-        scratch = lambda name, shape: np.empty(shape, layer.dtype)  # noqa: E731 (fresh arrays)
-        run = layer._runner(k, 0)           # layer k's weights and its kind's time loop
-        _, states, _ = run(inputs, (zeros, zeros) if lstm else (zeros,), scratch)
-        outs = blocks.outputs(states[0], False)                                 # (T, H, B)
-        h[k] = outs.transpose(0, 2, 1)
-        if lstm:
-            c[k] = blocks.outputs(states[1], False).transpose(0, 2, 1)
-        inputs = np.ascontiguousarray(outs)                                    # (T, H, B)
-    return h, c

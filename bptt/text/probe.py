@@ -29,6 +29,7 @@ import dataclasses
 import numpy as np
 
 from ..cells import gru, lstm, rnn
+from ..nn import blocks
 from ..nn.losses import cross_entropy, cross_entropy_backward
 from .lm import CharLM
 
@@ -340,3 +341,28 @@ class Units:
         from .figures import units_figure
 
         return units_figure(self.read, self.h, self.chosen)
+
+
+def layer_states(layer, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """h (L, T, B, H) of every layer of the stacked one-direction ``layer`` (bptt.RNN, LSTM or
+    GRU) after every step of x (T, B, I) from zero states, and c (L, T, B, H) for an LSTM (else
+    None): each layer's time loop (the one its forward runs) over the layer below's states. No
+    dropout (evaluation)."""
+    if layer.bidirectional or layer.batch_first:
+        raise ValueError("layer: expected a one-direction, time-major layer")
+    T, B, _ = x.shape
+    L, H, lstm = layer.num_layers, layer.hidden_size, layer.kind == "LSTM"
+    h = np.empty((L, T, B, H), layer.dtype)
+    c = np.empty((L, T, B, H), layer.dtype) if lstm else None
+    inputs = np.ascontiguousarray(x.transpose(0, 2, 1), dtype=layer.dtype)     # (T, I, B)
+    zeros = np.zeros((H, B), layer.dtype)
+    for k in range(L):
+        scratch = lambda name, shape: np.empty(shape, layer.dtype)  # noqa: E731 (fresh arrays)
+        run = layer._runner(k, 0)           # layer k's weights and its kind's time loop
+        _, states, _ = run(inputs, (zeros, zeros) if lstm else (zeros,), scratch)
+        outs = blocks.outputs(states[0], False)                                 # (T, H, B)
+        h[k] = outs.transpose(0, 2, 1)
+        if lstm:
+            c[k] = blocks.outputs(states[1], False).transpose(0, 2, 1)
+        inputs = np.ascontiguousarray(outs)                                    # (T, H, B)
+    return h, c

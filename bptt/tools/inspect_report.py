@@ -181,9 +181,9 @@ def _keep_section(gates: dict, flow, cell: str) -> str:
     text = (f"How the gates make the gradient last: {path}. Left, the top layer's {gate} gate "
             "over every unit and step of the passage; right, the decay of the gradient it "
             f"carries. Trained: median {gate} {med['trained']:.2f}, dL/d{part} shrinks by "
-            f"{d['trained']:.3f} per step back; at initialisation: median {med['initialisation']:.2f}"
-            f", {d['initialisation']:.3f} per step. A gate near 1 keeps the gradient; near ½ "
-            "(σ(0), where training starts) it halves it each step.")
+            f"{d['trained']:.3f} per step back; at initialisation: median "
+            f"{med['initialisation']:.2f}, {d['initialisation']:.3f} per step. A gate near 1 "
+            "keeps the gradient; near ½ (σ(0), where training starts) it halves it each step.")
     return pg.section(f"The {gate.split()[0]} gate and the decay of dL/d{part}", text,
                       f'<img alt="{gate} gate" src="{pg.keep_figure(gate, values, flows, part)}">')
 
