@@ -4,15 +4,24 @@ them for a notebook, and ``bptt inspect`` embeds the same figures in its page.
 Nothing here measures: the numbers come from ``bptt.text.probe``.
 """
 
+import io
+
 import numpy as np
 
 
 def figure(width: float, height: float, dpi: int = 90):
-    """An empty Figure with an Agg canvas (no pyplot, no display, no global state)."""
+    """An empty Figure with an Agg canvas (no pyplot, no display, no global state) that a
+    notebook shows as a PNG when it is a cell's last expression, pyplot imported or not."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=dpi)
+    class ShownFigure(Figure):
+        def _repr_png_(self) -> bytes:
+            buf = io.BytesIO()
+            self.savefig(buf, format="png")
+            return buf.getvalue()
+
+    fig = ShownFigure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
 
