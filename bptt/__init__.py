@@ -17,7 +17,7 @@ subfolder holds one part of the implementation and imports only from the folders
 """
 
 from . import convert, stepwise
-from .gradcheck import check_layer, check_sequence, gradcheck
+from .gradcheck import check_layer, gradcheck
 from .nn.cell_modules import GRUCell, LSTMCell, RNNCell
 from .nn.dropout import Dropout
 from .nn.embedding import Embedding
@@ -37,13 +37,14 @@ from .nn.module import Module, Parameter
 from .nn.optim import SGD, Adam, AdamW, clip_grad_norm, clip_grad_norm_
 from .nn.schedule import ReduceLROnPlateau, StepSchedule
 from .nn.seed import manual_seed
+from .stepwise.check import check_cell, check_sequence
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Linear", "Embedding",
            "Dropout", "Module", "Parameter", "cross_entropy", "cross_entropy_backward",
            "log_softmax", "CrossEntropyLoss", "NLLLoss", "MSELoss", "LogSoftmax", "SGD", "Adam",
            "AdamW", "StepSchedule", "ReduceLROnPlateau", "clip_grad_norm", "clip_grad_norm_",
            "manual_seed", "no_grad", "is_grad_enabled", "stepwise", "convert", "gradcheck",
-           "check_layer", "check_sequence", "train", "load"]
+           "check_layer", "check_sequence", "check_cell", "train", "load"]
 __version__ = "0.1.0"
 
 

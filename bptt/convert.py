@@ -30,7 +30,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .stepwise import LSTM_GATES
+from .stepwise import LSTM_GATES, rnn_bias_key
 
 _ENGINE_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
@@ -92,7 +92,8 @@ def _with_head(params: dict, head: Mapping | None, weight: str, n_a: int) -> dic
 def rnn_to_state_dict(parameters: Mapping) -> tuple[dict, dict]:
     """Course RNN parameters -> (state_dict for ``bptt.RNN(n_x, n_a)``, head {"Wya", "by"}).
 
-    parameters: Wax (n_a, n_x), Waa (n_a, n_a), ba (n_a, 1), optionally Wya (n_y, n_a), by (n_y, 1).
+    parameters: Wax (n_a, n_x), Waa (n_a, n_a), ba (n_a, 1) (or ``b``, the dinosaur exercise's
+    name: ``bptt.stepwise.rnn_bias_key``), optionally Wya (n_y, n_a), by (n_y, 1).
     The state_dict has weight_ih_l0 (n_a, n_x), weight_hh_l0 (n_a, n_a), bias_ih_l0 = ba (n_a,),
     bias_hh_l0 = zeros; all arrays are copies.
     """
@@ -103,7 +104,7 @@ def rnn_to_state_dict(parameters: Mapping) -> tuple[dict, dict]:
     Wax = _get(parameters, "Wax", "parameters")
     if Wax.ndim != 2 or Wax.shape[0] != n_a:
         raise ValueError(f"Wax: expected shape (n_a, n_x) = ({n_a}, n_x), got {Wax.shape}")
-    ba = _get(parameters, "ba", "parameters", (n_a, 1))
+    ba = _get(parameters, rnn_bias_key(parameters), "parameters", (n_a, 1))
     state = {"weight_ih_l0": Wax.copy(), "weight_hh_l0": Waa.copy(),
              "bias_ih_l0": ba[:, 0].copy(), "bias_hh_l0": np.zeros_like(ba[:, 0])}
     return state, _head(parameters, "Wya", n_a)
@@ -231,10 +232,7 @@ def to_model(parameters: Mapping, chars):
         raise ValueError("parameters: expected a course RNN (Wax, Waa, ba, Wya, by) or LSTM "
                          "(Wf, bf, ..., Wy, by)")
     kind = kinds[0]
-    params = dict(parameters)
-    if kind == "rnn" and "b" in params and "ba" not in params:
-        params["ba"] = params.pop("b")               # the dinosaur notebook's name
-    state, head = (rnn_to_state_dict if kind == "rnn" else lstm_to_state_dict)(params)
+    state, head = (rnn_to_state_dict if kind == "rnn" else lstm_to_state_dict)(parameters)
     if not head:
         raise ValueError(f"parameters: missing the output head {_KINDS[kind][1]!r}, 'by'")
     vocab = Vocab("".join(chars) if not isinstance(chars, str) else chars)

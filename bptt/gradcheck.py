@@ -17,9 +17,11 @@ tolerance is 1e-7.
 
 BPTT bugs depend on t, so for a sequence gradient ``per_step={"x": -1}`` also breaks the relative
 error down along an axis (``dx[:, :, t]`` for each t; ``result["x"].per_step``), and
-``check_sequence`` checks a step-by-step forward/backward pair (``bptt.stepwise``'s or a learner's
-own) with the error of dx per step and of da0 per chain length: da0 when the loss reads the
-first t + 1 steps only, so a recurrent-gradient bug shows as the first chain length that fails.
+``check_sequence`` (bptt/stepwise/check.py) checks a step-by-step forward/backward pair
+(``bptt.stepwise``'s or a learner's own) with the error of dx per step and of da0 per chain
+length: da0 when the loss reads the first t + 1 steps only, so a recurrent-gradient bug shows as
+the first chain length that fails; ``check_cell`` checks one step, every input of the cell.
+The printed result ends with ``diagnosis``: where a per-step error goes wrong, in words.
 
 ``check_layer`` does the same for an engine layer (``bptt.RNN``, ``bptt.LSTM``, ``bptt.GRU``): every
 parameter of its state_dict, the input and the initial state, under a random linear loss.
@@ -27,6 +29,7 @@ parameter of its state_dict, the input and the initial state, under a random lin
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from html import escape
 
 import numpy as np
 
@@ -104,7 +107,61 @@ class GradcheckResult(Mapping):
         lines.append(f"max rel_error {self.max_error:.2e} ({self.worst}) {verdict}")
         if self.skipped:
             lines.append("not checked (no gradient given): " + ", ".join(self.skipped))
-        return "\n".join(lines)
+        return "\n".join(lines + self.diagnosis)
+
+    @property
+    def diagnosis(self) -> list[str]:
+        """Where each per-step error goes wrong, in words (empty when every step passes)."""
+        found = (_where_wrong(r, self.tol) for r in self.reports.values() if r.per_step)
+        return [d for d in found if d]
+
+    def _repr_html_(self) -> str:
+        """The table as HTML, for a notebook cell whose last expression is the result."""
+        head = ("name", "shape", "checked", "rel_error", "worst entry", "analytic", "numeric")
+        cells = "".join(f"<th>{h}</th>" for h in head)
+        rows = [f"<tr>{cells}</tr>"]
+        for r in self.reports.values():
+            bad = ' style="color:#b00;font-weight:bold"' if r.rel_error > self.tol else ""
+            vals = (r.name, r.shape, r.checked, f"{r.rel_error:.2e}", r.worst_index,
+                    f"{r.analytic:.6g}", f"{r.numeric:.6g}")
+            rows.append("<tr>" + "".join(f"<td{bad if k == 3 else ''}>{escape(str(v))}</td>"
+                                         for k, v in enumerate(vals)) + "</tr>")
+        verdict = "OK" if self.ok else "FAILED"
+        notes = "".join(f"<li>{escape(d)}</li>" for d in self.diagnosis)
+        skipped = (f"<p>not checked (no gradient given): {escape(', '.join(self.skipped))}</p>"
+                   if self.skipped else "")
+        return (f"<p>gradcheck: max rel_error {self.max_error:.2e} ({escape(self.worst)}), "
+                f"tol {self.tol:g}: <b>{verdict}</b></p><table>{''.join(rows)}</table>"
+                f"{skipped}{f'<ul>{notes}</ul>' if notes else ''}")
+
+
+def _where_wrong(r: ParamReport, tol: float) -> str:
+    """One sentence on where ``r.per_step`` fails ("" when no step does). Along time (dx by t):
+    right at the last k steps only means what flows back from step t+1 is wrong; by chain (da0
+    when the loss reads steps 0..t): right for the shortest chains only means the same."""
+    ok = [not e > tol for e in r.per_step]          # nan: not checked, so not a failure
+    T, first_bad = len(ok), ok.index(False) if False in ok else None
+    if first_bad is None:
+        return ""
+    bad = [t for t in range(T) if not ok[t]]
+    recurrent = "the gradient from step t+1 does not reach step t (look at what is carried back)"
+    if r.step_axis is None:
+        if first_bad > 0 and all(not v for v in ok[first_bad:]):
+            return (f"{r.name}: right only when the loss reads the first {first_bad} step(s), "
+                    f"wrong once it crosses {first_bad} recurrent step(s): {recurrent}")
+        if first_bad == 0:
+            return f"{r.name}: wrong already for one step: check the cell with bptt.check_cell"
+        return f"{r.name}: wrong for the chains t = {bad}"
+    last_ok = T - bad[-1] - 1                         # how many steps at the end are right
+    if last_ok and len(bad) == T - last_ok:
+        return (f"{r.name}: right at the last {last_ok} step(s) only (t >= {T - last_ok}), "
+                f"wrong before: {recurrent}")
+    if len(bad) == T:
+        return (f"{r.name}: wrong at every step: the error is inside a step, not only in what "
+                f"flows between steps; check one step with bptt.check_cell")
+    if first_bad and len(bad) == T - first_bad:
+        return f"{r.name}: right at the first {first_bad} step(s) only, wrong from t = {first_bad}"
+    return f"{r.name}: wrong at t = {bad}"
 
     def __repr__(self) -> str:
         return (f"GradcheckResult(max_error={self.max_error:.2e}, worst={self.worst!r}, "
@@ -322,52 +379,3 @@ def check_layer(layer, x, state=None, *, seed: int = 0, eps: float = 1e-6, tol: 
 
     return gradcheck(loss, params, grads, prefix="", eps=eps, tol=tol, max_entries=max_entries,
                      seed=seed)
-
-
-def check_sequence(forward: Callable, backward: Callable, x, a0, parameters: dict, *,
-                   seed: int = 0, eps: float = 1e-6, tol: float = 1e-7) -> GradcheckResult:
-    """Gradient check of a step-by-step sequence forward/backward pair in the course's layout,
-    broken down by time step.
-
-    forward(x, a0, parameters) must return a tuple whose first item is the hidden states
-    a (n_a, m, T_x) and whose last is the caches; backward(da, caches) a dict of gradients keyed
-    "d" + name (dx, da0, dWaa, ...). ``bptt.stepwise``'s rnn_, lstm_ and gru_forward/backward
-    fit, and so does a learner's own implementation. x: (n_x, m, T_x); a0: (n_a, m); all float64.
-
-    The loss is L = Σ R ⊙ a with R random from ``seed`` (so da = R). Every parameter with a
-    gradient is checked as ``gradcheck`` does, dx per step t (``result["x"].per_step``), and a0
-    per chain length: ``result["a0"].per_step[t]`` is the error of da0 when the loss reads the
-    steps 0..t only, so the gradient crosses t recurrent steps; a bug in the recurrent part of
-    the backward shows from t = 1 on, while t = 0 still passes.
-    """
-    x, a0 = np.array(x, dtype=np.float64), np.array(a0, dtype=np.float64)
-    if x.ndim != 3 or a0.ndim != 2:
-        bad, got = ("x", x.shape) if x.ndim != 3 else ("a0", a0.shape)
-        raise ValueError(f"{bad}: expected {'(n_x, m, T_x)' if bad == 'x' else '(n_a, m)'}, "
-                         f"got shape {got}")
-    params = {**parameters, "x": x, "a0": a0}
-    R = np.random.default_rng(seed).standard_normal(
-        np.shape(forward(x[:, :, :1], a0, params)[0])[:2] + (x.shape[2],))
-
-    def loss_upto(T: int):
-        return lambda p: float(np.vdot(R[:, :, :T], forward(p["x"][:, :, :T], p["a0"], p)[0]))
-
-    grads = backward(R.copy(), forward(x, a0, params)[-1])
-    if not isinstance(grads, Mapping) or "da0" not in grads or "dx" not in grads:
-        raise TypeError(f"backward: expected a dict with dx and da0, got "
-                        f"{type(grads).__name__}")
-    result = gradcheck(loss_upto(x.shape[2]), params, grads, eps=eps, tol=tol,
-                       per_step={"x": 2})
-    chain = []
-    for T in range(1, x.shape[2] + 1):
-        short = {**parameters, "x": x[:, :, :T].copy(), "a0": a0.copy()}
-        g = backward(R[:, :, :T].copy(), forward(short["x"], short["a0"], short)[-1])
-        chain.append(gradcheck(loss_upto(T), short, g, names=["a0"], eps=eps, tol=tol)["a0"]
-                     .rel_error)
-    reports = dict(result.reports)
-    a0_report = reports["a0"]
-    reports["a0"] = ParamReport(a0_report.name, a0_report.shape,
-                                max(a0_report.rel_error, *chain), a0_report.worst_index,
-                                a0_report.analytic, a0_report.numeric, a0_report.checked,
-                                tuple(chain), None)
-    return GradcheckResult(reports, tol, eps, result.skipped)

@@ -271,7 +271,12 @@ def test_the_example_notebook_runs_headless(tmp_path):
     text = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
                    for o in outputs)
     assert "<TrainResult runs/notebook: 20 of 20 steps" in text and "(2, 11, 64)" in text
-    assert any("image/png" in o.get("data", {}) for o in outputs)
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4   # loss, flow, units, ...
+    assert "dL/dc shrinks by" in text and "median forget gate" in text
+    tables = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    assert any("<table>" in t and "max rel_error" in t and "OK" in t for t in tables)
+    bars = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
+    assert bars.count("\r") <= 2 and "IProgress" not in bars     # no wall of progress text
     assert (tmp_path / "runs" / "notebook" / "checkpoint.npz").exists()
 
 
@@ -320,3 +325,24 @@ def test_import_bptt_does_not_import_the_training_loop():
             "print([m for m in ('matplotlib', 'tqdm') if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_notebook_bar_without_ipywidgets_draws_at_start_and_end_only(monkeypatch):
+    import io
+
+    from bptt.text import progress
+
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    monkeypatch.setattr(progress.importlib.util, "find_spec", lambda name: None)
+    bar_type = progress.bar_class()
+    out = io.StringIO()
+    bar = bar_type(total=300, file=out)
+    for step in range(300):
+        bar.update(1)
+        bar.set_postfix(loss=f"{3 - step / 100:.3f}")   # what the trainer does each log row
+    bar.close()
+    text = out.getvalue()
+    assert text.count("\r") == 2 and "300/300" in text and "loss=0.010" in text
+    monkeypatch.setattr(progress, "in_notebook", lambda: False)
+    from tqdm.auto import tqdm
+    assert progress.bar_class() is tqdm

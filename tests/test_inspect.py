@@ -219,12 +219,16 @@ def test_report_is_self_contained(run, tmp_path, capsys):
     page = out.read_text(encoding="utf-8")
     assert page.startswith(pg.MARK)
     assert not re.search(r"<script|<link|@import|url\(|https?:", page, re.I)
-    assert re.findall(r'<img [^>]*src="([^"]{0,22})', page) == ["data:image/png;base64,"] * 2
+    gated = model.cell != "rnn"
+    assert re.findall(r'<img [^>]*src="([^"]{0,22})', page) == \
+        ["data:image/png;base64,"] * (3 if gated else 2)
     for png in images(page):
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    for title in ("Gradient flow through time", "Gate saturation", "Units over the text",
+    saturation = "Gate saturation" if gated else "Tanh saturation"
+    for title in ("Gradient flow through time", saturation, "Units over the text",
                   "What the model expects"):
         assert f"<h2>{title}</h2>" in page
+    assert ("Gate saturation" in page) == gated and ("decay of dL/d" in page) == gated
     for gate in m.GATE_NAMES[model.cell]:
         assert f"<th>{gate}</th>" in page
     assert page.count("layer 1, unit") + page.count("layer 0, unit") == m.N_UNITS
@@ -237,8 +241,9 @@ def test_units_and_text_options(lstm_run, tmp_path):
                      "--text", TEXT[:40]]) == 0
     page = out.read_text(encoding="utf-8")
     assert "layer 0, unit 1: chosen" in page and "layer 1, unit 2: chosen" in page
-    assert "40 characters of the text given with --text" in page
-    assert page.count('<span style="background:') == 39 * 3       # 2 units + expectations
+    assert "39 predicted symbols of the text given with --text" in page
+    assert page.count('<span style="background:') == 39                 # the expectations
+    assert page.count("<th>0:1</th>") == page.count("<th>1:2</th>") == 1  # one row each
 
 
 def test_cells_report(tmp_path, capsys):
@@ -324,7 +329,7 @@ def test_long_passage_is_cut_with_a_message(lstm_run, tmp_path, capsys):
     assert cli.main(["inspect", str(folder), "--file", str(long), "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert f"the first {m.MAX_CHARS}" in err and err.count("\n") == 1
-    assert f"{m.MAX_CHARS} characters of the file" in out.read_text(encoding="utf-8")
+    assert f"{m.MAX_CHARS - 1} predicted symbols of the file" in out.read_text(encoding="utf-8")
 
 
 def test_inspect_runs_as_a_command(lstm_run, tmp_path):

@@ -556,7 +556,7 @@ def test_to_model_takes_the_dinosaur_dict(rng):
     p["b"] = rng.standard_normal((5, 1))
     model, vocab = convert.to_model(p, chars)
     ids = np.array([1, 2, 3, 0])
-    a, y, _ = sw.rnn_forward(np.eye(4)[:, ids][:, None, :], np.zeros((5, 1)), p | {"ba": p["b"]})
+    a, y, _ = sw.rnn_forward(np.eye(4)[:, ids][:, None, :], np.zeros((5, 1)), p)  # b works as ba
     logits = model.forward(ids[:, None], None)[0]
     np.testing.assert_allclose(y[:, 0, :].T, sw.softmax(logits.T).T, rtol=1e-12)
     with pytest.raises(ValueError, match=r"^chars: expected one character per input and output "

@@ -125,7 +125,8 @@ def test_ba_works_as_b_and_errors_are_one_line():
     assert lp == lq and "dba" in gq and "db" in gp
     np.testing.assert_array_equal(gp["db"], gq["dba"])
     assert sw.sample(p, CHAR_TO_IX, 3) == sw.sample(q, CHAR_TO_IX, 3)
-    with pytest.raises(ValueError, match=r"^parameters: expected the hidden bias as 'b'.*got both"):
+    with pytest.raises(ValueError,
+                       match=r"^parameters: expected the hidden bias as 'ba' or 'b'.*got both"):
         sw.sample({**p, "ba": p["b"]}, CHAR_TO_IX, 0)
     with pytest.raises(ValueError, match=r"^Y\[1\]: expected an index in \[0, 27\), got 27$"):
         sw.optimize([None, 1], [1, 27], np.zeros((8, 1)), p)

@@ -26,7 +26,7 @@ layout error with the transpose that fixes it. The arithmetic is float64 unless 
 float32.
 """
 
-from ._args import LSTM_GATES
+from ._args import LSTM_GATES, rnn_bias_key
 from .activations import sigmoid, softmax
 from .adam import initialize_adam, update_parameters_with_adam
 from .gru import GRU_GATES, gru_backward, gru_cell_backward, gru_cell_forward, gru_forward
@@ -39,5 +39,5 @@ __all__ = [
     "rnn_backward", "lstm_cell_forward", "lstm_forward", "lstm_cell_backward", "lstm_backward",
     "gru_cell_forward", "gru_forward", "gru_cell_backward", "gru_backward", "GRU_GATES",
     "initialize_adam", "update_parameters_with_adam", "initialize_parameters", "clip",
-    "optimize", "sample",
+    "optimize", "sample", "rnn_bias_key",
 ]

@@ -38,8 +38,21 @@ def _mapping(name: str, value) -> Mapping:
 def _param(parameters: Mapping, name: str, dtype: np.dtype, legend: str,
            shape: tuple) -> np.ndarray:
     if name not in parameters:
-        raise ValueError(f"parameters: missing key {name!r} (expected an array of shape {legend})")
+        also = " or 'b', the dinosaur exercise's name" if name == "ba" else ""
+        raise ValueError(f"parameters: missing key {name!r}{also} (expected an array of shape "
+                         f"{legend})")
     return _array(name, parameters[name], dtype, legend, shape)
+
+
+def rnn_bias_key(parameters: Mapping) -> str:
+    """The key of a course RNN's hidden bias: ``ba`` (the first notebook's name) or ``b`` (the
+    dinosaur exercise's). One rule everywhere a course RNN dict goes: either name is accepted,
+    never both, and gradients come back keyed "d" + that name (``dba`` or ``db``)."""
+    given = [k for k in ("ba", "b") if k in parameters]
+    if len(given) == 2:
+        raise ValueError("parameters: expected the hidden bias as 'ba' or 'b' (the dinosaur "
+                         "exercise's name), got both")
+    return given[0] if given else "ba"
 
 
 # Layouts a learner may bring from torch or Keras, and the transpose that turns each into the
@@ -102,13 +115,14 @@ def _batch(state) -> int | None:
 
 
 def _rnn_weights(parameters, n_x: int, dtype: np.dtype, head: bool = True) -> dict:
-    """Checked RNN parameters in ``dtype``: Wax, Waa, ba (and Wya, by when ``head``)."""
+    """Checked RNN parameters in ``dtype``: Wax, Waa, ba (given as ``ba`` or ``b``,
+    ``rnn_bias_key``), and Wya, by when ``head``."""
     _mapping("parameters", parameters)
     Waa = _param(parameters, "Waa", dtype, "(n_a, n_a)", (None, None))
     n_a = Waa.shape[0]
     w = {"Waa": _array("Waa", Waa, dtype, "(n_a, n_a)", (n_a, n_a)),
          "Wax": _param(parameters, "Wax", dtype, "(n_a, n_x)", (n_a, n_x)),
-         "ba": _param(parameters, "ba", dtype, "(n_a, 1)", (n_a, 1))}
+         "ba": _param(parameters, rnn_bias_key(parameters), dtype, "(n_a, 1)", (n_a, 1))}
     if head:
         w["Wya"] = _param(parameters, "Wya", dtype, "(n_y, n_a)", (None, n_a))
         w["by"] = _param(parameters, "by", dtype, "(n_y, 1)", (w["Wya"].shape[0], 1))

@@ -125,6 +125,20 @@ def lstm_cell_backward(da_next, dc_next, cache) -> dict:
             **_split_gates(g["dW"], g["db"], n_a)}
 
 
+def _shorter_da(da, n_a: int, m: int, T_x: int) -> None:
+    """The course's own test cell passes a ``da`` of fewer steps than the forward (its
+    ``lstm_backward`` reads T_x from ``da`` and steps back over the first steps only): say so, and
+    how to ask for that here."""
+    shape = np.shape(da)
+    if len(shape) == 3 and shape[:2] == (n_a, m) and 0 < shape[2] < T_x:
+        k = shape[2]
+        raise ValueError(
+            f"da: expected shape (n_a, m, T_x) = {(n_a, m, T_x)}, one gradient per step of the "
+            f"forward, got {shape}. The course's lstm_backward reads T_x from da and "
+            f"backpropagates through the first {k} steps only; for that here, pass those steps' "
+            f"caches: lstm_backward(da, (caches[0][:{k}], caches[1][:, :, :{k}]))")
+
+
 def lstm_backward(da, caches) -> dict:
     """Backward through the whole sequence (c0 was zeros, so there is no dc0).
 
@@ -138,6 +152,7 @@ def lstm_backward(da, caches) -> dict:
     n_x, m, T_x = x.shape
     w = _lstm_weights(parameters, n_x, dt, head=False)
     n_a = w["n_a"]
+    _shorter_da(da, n_a, m, T_x)
     da = _array("da", da, dt, "(n_a, m, T_x)", (n_a, m, T_x))
     dx = np.empty((n_x, m, T_x), dtype=dt)
     dW, db = np.zeros_like(w["W"]), np.zeros_like(w["b"])

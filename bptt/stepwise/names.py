@@ -6,7 +6,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .._checks import positive_int
-from ._args import _expected_n_x, _mapping
+from ._args import _expected_n_x, _mapping, rnn_bias_key
 from .rnn import rnn_backward, rnn_cell_forward, rnn_forward
 
 # ------------------------------------------------------- the dinosaur-names exercise (char RNN)
@@ -53,13 +53,12 @@ def _char_rnn(parameters) -> tuple[dict, str]:
     """The parameters with the hidden bias under "ba" (a new dict of the same arrays), and the
     key the caller used for it ("b" or "ba")."""
     _mapping("parameters", parameters)
-    given = [k for k in ("b", "ba") if k in parameters]
-    if len(given) != 1:
-        what = "both" if given else "neither"
-        raise ValueError(f"parameters: expected the hidden bias as 'b' (the course's name here) "
-                         f"or 'ba', got {what}")
+    key = rnn_bias_key(parameters)
+    if key not in parameters:
+        raise ValueError("parameters: expected the hidden bias as 'b' (the course's name here) "
+                         "or 'ba', got neither")
     view = {k: parameters[k] for k in ("Wax", "Waa", "Wya", "by") if k in parameters}
-    return {**view, "ba": parameters[given[0]]}, given[0]
+    return {**view, "ba": parameters[key]}, key
 
 
 def _ids(name: str, seq, n: int, none_ok: bool) -> list:

@@ -15,6 +15,7 @@ from ._args import (
     _mapping,
     _rnn_weights,
     _state,
+    rnn_bias_key,
 )
 from .activations import softmax
 
@@ -40,9 +41,10 @@ def rnn_cell_forward(xt, a_prev, parameters: dict):
     """One RNN step: ``a_next = tanh(Wax xt + Waa a_prev + ba)``,
     ``yt_pred = softmax(Wya a_next + by)``.
 
-    xt: (n_x, m); a_prev: (n_a, m); parameters: Wax (n_a, n_x), Waa (n_a, n_a), ba (n_a, 1),
-    Wya (n_y, n_a), by (n_y, 1). Returns a_next (n_a, m), yt_pred (n_y, m) and
-    cache = (a_next, a_prev, xt, parameters), with the caller's own ``parameters``.
+    xt: (n_x, m); a_prev: (n_a, m); parameters: Wax (n_a, n_x), Waa (n_a, n_a), ba (n_a, 1) (or
+    ``b``, the dinosaur exercise's name), Wya (n_y, n_a), by (n_y, 1). Returns a_next (n_a, m),
+    yt_pred (n_y, m) and cache = (a_next, a_prev, xt, parameters), with the caller's own
+    ``parameters``.
     """
     dt = _dtype(xt, a_prev, *_mapping("parameters", parameters).values())
     xt = _input("xt", xt, dt, 2, _expected_n_x(parameters, "Wax", False), _batch(a_prev),
@@ -81,7 +83,8 @@ def rnn_cell_backward(da_next, cache) -> dict:
     """Backward of one RNN step.
 
     da_next: (n_a, m) gradient of the loss with respect to a_next; cache: from rnn_cell_forward.
-    Returns dxt (n_x, m), da_prev (n_a, m), dWax (n_a, n_x), dWaa (n_a, n_a), dba (n_a, 1).
+    Returns dxt (n_x, m), da_prev (n_a, m), dWax (n_a, n_x), dWaa (n_a, n_a), dba (n_a, 1)
+    (``db`` when the parameters call the bias ``b``).
     """
     a_next, a_prev, xt, parameters = _cache(cache, 4, "rnn_cell_forward")
     dt = _dtype(da_next, a_next, a_prev, xt, *_mapping("parameters", parameters).values())
@@ -89,7 +92,14 @@ def rnn_cell_backward(da_next, cache) -> dict:
     w = _rnn_weights(parameters, xt.shape[0], dt, head=False)
     n_a, m = w["Waa"].shape[0], xt.shape[1]
     a_next, a_prev = (_state(n, v, dt, n_a, m) for n, v in (("a_next", a_next), ("a_prev", a_prev)))
-    return _rnn_step_backward(_state("da_next", da_next, dt, n_a, m), a_next, a_prev, xt, w)
+    g = _rnn_step_backward(_state("da_next", da_next, dt, n_a, m), a_next, a_prev, xt, w)
+    return _bias_named(g, parameters)
+
+
+def _bias_named(grads: dict, parameters) -> dict:
+    """``dba`` renamed ``db`` when the caller's dict calls the bias ``b`` (``rnn_bias_key``)."""
+    key = "d" + rnn_bias_key(parameters)
+    return grads if key == "dba" else {(key if k == "dba" else k): v for k, v in grads.items()}
 
 
 def rnn_backward(da, caches) -> dict:
@@ -115,4 +125,4 @@ def rnn_backward(da, caches) -> dict:
         dx[:, :, t], da_prevt = g["dxt"], g["da_prev"]
         for k in grads:
             grads[k] += g[k]
-    return {"dx": dx, "da0": da_prevt, **grads}
+    return _bias_named({"dx": dx, "da0": da_prevt, **grads}, parameters)

@@ -19,13 +19,15 @@ import tempfile
 
 import numpy as np
 
-from ..nn import blocks
+from ..nn.grad_mode import no_grad
 from . import checkpoint as ckpt
 from . import lines as lines_mode
+from . import probe
 from . import train as training
 from .config import Config, ConfigError, RunError
 from .data import CorpusError
 from .lm import CharLM, check_sampling, sample
+from .progress import bar_class
 from .record import METRICS, PLOT, read_rows
 from .runlock import RunLock
 
@@ -53,6 +55,13 @@ class TrainResult:
     def load(self, latest: bool = False) -> "Model":
         """The trained model: ``load(self.out, latest)``."""
         return load(self.out, latest)
+
+    def plot(self):
+        """Train and validation loss against step, the best validation starred: a matplotlib
+        Figure (a notebook shows it as a cell's last expression; ``.savefig(path)`` saves it)."""
+        from .figures import loss_figure
+
+        return loss_figure(self.history)
 
     def __repr__(self) -> str:
         state = (f"interrupted ({self.interrupted}) at step {self.step} of {self.steps}"
@@ -106,7 +115,7 @@ def train(corpus=None, *, resume: bool = False, overwrite: bool = False,
     try:
         aside = _check_folder(config, overwrite)
         result = training.train(config, overrides=set(given) | {"resume"},
-                                progress=_bar_class() if progress else False, log=_say)
+                                progress=bar_class() if progress else False, log=_say)
         failed = False
     except (ConfigError, CorpusError, ckpt.CheckpointError, RunError,
             training.DivergedError) as err:
@@ -170,11 +179,6 @@ def _settle(aside: str | None, out: str, failed: bool) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def _bar_class():
-    from tqdm.auto import tqdm
-    return tqdm
-
-
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -225,7 +229,8 @@ class Model:
         self.vocab: str = run.vocab.chars
         self.step: int = int(run.meta.get("step", 0))
         self.path: str = run.path
-        self._vocab, self._seen = run.vocab, run.seen
+        self._vocab, self._seen, self._meta = run.vocab, run.seen, run.meta
+        self._initial: CharLM | None = None
 
     def __repr__(self) -> str:
         c = self.config
@@ -278,9 +283,96 @@ class Model:
         self._check_text("text", text)
         start = lines_mode.END if self.config.lines else ""
         ids = self._vocab.encode(start + text)[:, None]                    # (T, 1)
-        h, c = layer_states(self.lm.rnn, self.lm.inputs(ids))
+        h, c = probe.layer_states(self.lm.rnn, self.lm.inputs(ids))
         skip = len(start)
         return HiddenStates(text, h[:, skip:, 0], None if c is None else c[:, skip:, 0])
+
+    # -------------------------------------------------------- what bptt inspect measures
+    # A lines-mode model reads each line of ``text`` as training does: the end symbol, then the
+    # line, from a zero state, predicting the line and then the end symbol.
+
+    def gradient_flow(self, text: str) -> probe.GradientFlow:
+        """Norms of dL/dh_t (and the LSTM's dL/dc_t) of every layer for the loss at the last
+        symbol of ``text`` given the ones before it, by steps back, trained and at
+        initialisation (``probe.GradientFlow``: ``.trained["h"]`` (L, T), ``.decay()``,
+        ``.plot()``). A lines-mode model: the longest line of ``text``, its loss at the end
+        symbol. On float64 copies of the model, so that tiny gradients do not underflow."""
+        ids, end = self._ids("text", text, 2)
+        piece = max(probe.line_pieces(ids, end), key=len)      # the longest line (or the text)
+        flows = [probe.gradient_flow(probe.in_float64(m), piece) for m in (self.lm, self._init())]
+        horizon = len(piece) - 1 if self.config.lines else self.config.seq_len
+        return probe.GradientFlow(self._vocab.decode(piece[:-1]), *flows, horizon)
+
+    def gates(self, text: str, initial: bool = False) -> probe.Gates:
+        """Every σ gate (an RNN: its tanh output) per layer, step and unit while reading
+        ``text`` (``probe.Gates``: ``.values[name]`` (L, T, H), ``.saturation()``); ``initial``:
+        the model at its initialisation."""
+        tr, read = self._trace(text, initial)
+        return probe.Gates(read, tr.gates, self.config.cell)
+
+    def units(self, text: str, units=None, n: int = probe.N_UNITS) -> probe.Units:
+        """Every layer's hidden state over ``text`` and ``n`` units to look at, picked by
+        ``probe.pick_units`` (or ``units``, a list of (layer, unit)); ``.plot()`` draws them."""
+        tr, read = self._trace(text, False)
+        L, _, H = tr.h.shape
+        if units is None:
+            chosen = probe.pick_units(tr.h, read, n)
+        else:
+            chosen = [(int(k), int(u), "chosen") for k, u in units]
+            bad = [(k, u) for k, u, _ in chosen if not (-L <= k < L and 0 <= u < H)]
+            if bad:
+                raise ValueError(f"units: expected (layer, unit) in 0..{L - 1}, 0..{H - 1}, "
+                                 f"got {bad[0]}")
+        return probe.Units(read, tr.h, chosen)
+
+    def expectations(self, text: str, top_k: int = probe.TOP_K,
+                     initial: bool = False) -> probe.Expectations:
+        """Per position of ``text`` after the first (a lines model: every symbol of each line
+        and its end), the probability the model gave the symbol that came (``.actual``), its
+        ``top_k`` candidates (``.top_chars``), and the mean cross-entropy (``.loss``, nats)."""
+        ids, end = self._ids("text", text, 2)
+        model = self._init() if initial else self.lm
+        with no_grad():
+            e = probe.expectations(model, ids, end, top_k)
+        pieces = probe.line_pieces(ids, end)
+        e.read = "".join(self._vocab.decode(p[:-1]) for p in pieces)
+        e.targets = "".join(self._vocab.decode(p[1:]) for p in pieces)
+        e.top_chars = [self._vocab.decode(row) for row in e.top]
+        return e
+
+    def _trace(self, text: str, initial: bool) -> tuple:
+        ids, end = self._ids("text", text, 1)
+        if end is None:
+            ids = np.append(ids, ids[-1])                   # a target nobody reads: all of text
+        model = self._init() if initial else self.lm
+        with no_grad():
+            tr = probe.trace(model, ids, end)
+        read = "".join(self._vocab.decode(p[:-1]) for p in probe.line_pieces(ids, end))
+        return tr, read
+
+    def _ids(self, name: str, text: str, least: int) -> tuple:
+        """(ids, end): ``text`` encoded as the model reads it (lines: END l1 END l2 ... END, with
+        ``end`` the end symbol's id; else the text and None)."""
+        if not isinstance(text, str):
+            raise TypeError(f"{name}: expected a string, got {type(text).__name__}")
+        if not self.config.lines:
+            if len(text) < least:
+                raise ValueError(f"{name}: expected at least {least} characters, got {text!r}")
+            self._check_text(name, text)
+            return self._vocab.encode(text), None
+        lines = [s for s in text.split(lines_mode.END) if s]
+        if not lines:
+            raise ValueError(f"{name}: expected at least one non-empty line, got {text!r}")
+        self._check_text(name, "".join(lines))
+        end = lines_mode.END
+        return self._vocab.encode(end + end.join(lines) + end), int(self._vocab.encode(end)[0])
+
+    def _init(self) -> CharLM:
+        """The run's model at its initialisation (same config and seed as ``bptt train``)."""
+        if self._initial is None:
+            rng = np.random.default_rng(self.config.seed)
+            self._initial = training.initial_model(self.config, self._vocab.size, rng).eval()
+        return self._initial
 
     def _check_text(self, name: str, text: str) -> None:
         bad = self._vocab.missing(text) or (lines_mode.END if self.config.lines
@@ -288,28 +380,3 @@ class Model:
         if bad:
             chars = ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in bad[:5])
             raise ValueError(f"{name}: not in the model's vocabulary: {chars}")
-
-
-def layer_states(layer, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """h (L, T, B, H) of every layer of the stacked one-direction ``layer`` (bptt.RNN, LSTM or
-    GRU) after every step of x (T, B, I) from zero states, and c (L, T, B, H) for an LSTM (else
-    None): each layer's time loop (the one its forward runs) over the layer below's states. No
-    dropout (evaluation)."""
-    if layer.bidirectional or layer.batch_first:
-        raise ValueError("layer: expected a one-direction, time-major layer")
-    T, B, _ = x.shape
-    L, H, lstm = layer.num_layers, layer.hidden_size, layer.kind == "LSTM"
-    h = np.empty((L, T, B, H), layer.dtype)
-    c = np.empty((L, T, B, H), layer.dtype) if lstm else None
-    inputs = np.ascontiguousarray(x.transpose(0, 2, 1), dtype=layer.dtype)     # (T, I, B)
-    zeros = np.zeros((H, B), layer.dtype)
-    for k in range(L):
-        scratch = lambda name, shape: np.empty(shape, layer.dtype)  # noqa: E731 (fresh arrays)
-        run = layer._runner(k, 0)           # layer k's weights and its kind's time loop
-        _, states, _ = run(inputs, (zeros, zeros) if lstm else (zeros,), scratch)
-        outs = blocks.outputs(states[0], False)                                 # (T, H, B)
-        h[k] = outs.transpose(0, 2, 1)
-        if lstm:
-            c[k] = blocks.outputs(states[1], False).transpose(0, 2, 1)
-        inputs = np.ascontiguousarray(outs)                                    # (T, H, B)
-    return h, c

@@ -9,7 +9,9 @@ import io
 
 import numpy as np
 
+from ..text import figures
 from ..text.checkpoint import write_atomic
+from ..text.probe import decay
 
 MARK = "<!-- written by bptt inspect -->"   # first line of every page: only such a file is replaced
 BACK = (10, 25, 50, 100)                    # distances back tabulated under the flow figure
@@ -25,6 +27,9 @@ td, th { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
 .text span { padding: 1px 0; }
 .label { font-weight: bold; margin-top: .8em; }
 .note { color: #555; font-size: .9em; }
+table.units { font-family: monospace; font-size: .85em; margin: .3em 0; }
+table.units td { border: none; padding: 0; min-width: .75em; height: 1.1em; text-align: center; }
+table.units th { border: none; padding: 0 .5em 0 0; font-weight: normal; color: #555; }
 """
 
 
@@ -47,25 +52,36 @@ def png_uri(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def flow_figure(panels: list) -> str:
-    """Gradient norm against steps back, log scale, panels side by side. ``panels``: a list of
-    (title, lines), each line (label, norms (T,) indexed by steps back, linestyle, colour)."""
-    fig = _figure(4.2 * len(panels) + 1, 3.6)
-    for i, (title, lines) in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), i + 1)
-        for label, norms, style, colour in lines:
-            ax.semilogy(_positive(norms), style, color=colour, label=label)
-        ax.set_title(title)
-        ax.set_xlabel("steps back from the loss")
-        ax.set_ylabel("gradient norm")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
+def flow_figure(panels: list, horizon: int | None = None, share: bool = True) -> str:
+    """``bptt.text.figures.flow_figure`` as a data: URI: gradient norm against steps back, log
+    scale, one y axis for all panels, the training horizon marked."""
+    return png_uri(figures.flow_figure(panels, horizon, share))
+
+
+def keep_figure(gate: str, values: dict, flows: dict, part: str) -> str:
+    """Left: the distribution of a gate's values (``values``: "trained"/"initialisation" ->
+    array of all its values); right: the decay of dL/d``part`` it causes (``flows``: the same
+    keys -> norms by steps back), with the per-step factor in the legend."""
+    fig = _figure(9.5, 3.6)
+    ax = fig.add_subplot(1, 2, 1)
+    for j, (which, v) in enumerate(values.items()):
+        ax.hist(np.ravel(v), bins=40, range=(0, 1), alpha=0.55, color=f"C{j}", density=True,
+                label=f"{which}, median {np.median(v):.2f}")
+    ax.set_xlabel(f"{gate} gate value")
+    ax.set_ylabel("density")
+    ax.set_title(f"{gate} gate over the passage (top layer)")
+    ax.legend(fontsize=7)
+    ax = fig.add_subplot(1, 2, 2)
+    for j, (which, norms) in enumerate(flows.items()):
+        d = decay(norms)
+        ax.semilogy(figures.positive(norms), color=f"C{j}", label=f"{which}: x{d:.3f} per step")
+        ax.semilogy(norms[0] * d ** np.arange(len(norms)), ":", color=f"C{j}", lw=0.9)
+    ax.set_xlabel("steps back from the loss")
+    ax.set_ylabel(f"|dL/d{part}|")
+    ax.set_title(f"dL/d{part}: decay per step back (dotted: the fit)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
     return png_uri(fig)
-
-
-def _positive(row: np.ndarray) -> np.ndarray:
-    """Zeros (an underflowed gradient) as NaN, so the log-scale line stops instead of failing."""
-    return np.where(row > 0, row, np.nan)
 
 
 def saturation_figure(trained: dict, initial: dict, low: str, high: str) -> str:
@@ -121,6 +137,22 @@ def unit_text(text: str, values: np.ndarray) -> str:
     return '<div class="text">' + "".join(spans) + "</div>"
 
 
+def units_table(read: str, h: np.ndarray, chosen: list, width: int = 64) -> str:
+    """The units as rows under the text, ``width`` symbols per block: a row of the symbols read,
+    then one row per unit coloured by its activation (hover: the value). One passage, shown once."""
+    blocks = []
+    for a in range(0, len(read), width):
+        chunk = read[a: a + width]
+        rows = ["<tr><th></th>" + "".join(f"<td>{_shown(c).rstrip()}</td>" for c in chunk)
+                + "</tr>"]
+        for k, u, _ in chosen:
+            cells = "".join(f'<td style="background:{_diverging(v)}" title="{v:+.3f}"></td>'
+                            for v in h[k, a: a + len(chunk), u])
+            rows.append(f"<tr><th>{k}:{u}</th>{cells}</tr>")
+        blocks.append('<table class="units">' + "".join(rows) + "</table>")
+    return "".join(blocks)
+
+
 def expectation_text(passage: str, exp, chars: str) -> str:
     """The passage with each predicted character (all but the first) on the colour of the
     probability it was given; its title (hover) lists the five most likely characters."""
@@ -140,13 +172,24 @@ def ratio(norms: np.ndarray, s: int) -> float:
     return float(norms[s] / norms[0]) if s < len(norms) and norms[0] > 0 else float("nan")
 
 
-def flow_table(rows: list[tuple[str, np.ndarray]]) -> str:
-    """Ratio of the gradient norm s steps back to the norm at the loss, for s in BACK."""
-    length = min(len(r) for _, r in rows)
+def distances(length: int) -> list[int]:
+    """The distances back tabulated: BACK where the passage reaches them, else up to four spread
+    over what it has (a passage of any length gets a table)."""
     back = [s for s in BACK if s < length]
-    head = "".join(f"<th>{s} back</th>" for s in back)
+    if len(back) >= 2 or length < 2:
+        return back
+    return sorted({int(round(x)) for x in np.linspace(1, length - 1, min(4, length - 1))})
+
+
+def flow_table(rows: list[tuple[str, np.ndarray]]) -> str:
+    """Ratio of the gradient norm s steps back to the norm at the loss (``distances``), and the
+    mean factor per step back."""
+    length = min(len(r) for _, r in rows)
+    back = distances(length)
+    head = "".join(f"<th>{s} back</th>" for s in back) + "<th>per step</th>"
     body = "".join(f"<tr><th>{html.escape(name)}</th>"
-                   + "".join(f"<td>{ratio(r, s):.2e}</td>" for s in back) + "</tr>"
+                   + "".join(f"<td>{ratio(r, s):.2e}</td>" for s in back)
+                   + f"<td>{decay(r):.3f}</td></tr>"
                    for name, r in rows)
     return f"<table><tr><th></th>{head}</tr>{body}</table>"
 
