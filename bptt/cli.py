@@ -227,6 +227,9 @@ def _add_inspect(sub) -> None:
                    help="with --cells: units of each layer (default: 128)")
     p.add_argument("--seed", type=int, default=None, metavar="N",
                    help="with --cells: seed of the weights and the sequence (default: 0)")
+    p.add_argument("--scale", type=float, default=None, metavar="S",
+                   help="with --cells: the recurrent weights of the second set of cells, times "
+                        "torch's initialisation (default: 4; the RNN explodes above about 3)")
     p.set_defaults(handler=_inspect)
 
 
@@ -242,11 +245,11 @@ def _inspect(args: argparse.Namespace) -> int:
             seed = 0 if args.seed is None else args.seed
             if seed < 0:
                 raise UsageError(f"bptt inspect: --seed: expected an integer >= 0, got {seed}")
-            out = inspect_report.cells_report(args.hidden, args.length, seed, args.out)
+            out = inspect_report.cells_report(args.hidden, args.length, seed, args.out, args.scale)
         else:
             if args.path is None:
                 raise UsageError("bptt inspect: expected RUN_DIR or CHECKPOINT (or --cells)")
-            cells_only = [f for f in ("hidden", "seed") if getattr(args, f) is not None]
+            cells_only = [f for f in ("hidden", "seed", "scale") if getattr(args, f) is not None]
             if cells_only:
                 raise UsageError(f"bptt inspect: --{cells_only[0]} is an option of --cells (a "
                                  "run has its own)")
