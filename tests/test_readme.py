@@ -48,6 +48,6 @@ def test_readme_state_grads_example_runs():
 
 
 def test_readme_model_from_parts_learns():
-    code = block("opt.step(params, grads)")
+    code = block("model.backward(crit.backward())")
     first = run(code.replace("range(50)", "range(1)"))["loss"]
     assert run(code)["loss"] < 0.5 * first
