@@ -35,32 +35,23 @@ def make_batch(rng: np.random.Generator, B: int):
     return x[:, :, None], lengths, labels
 
 
-class Classifier:
+class Classifier(bptt.Module):
     """A bidirectional GRU and a linear layer on its two final states."""
 
     def __init__(self, seed: int):
+        super().__init__()
         self.gru = bptt.GRU(1, HIDDEN, bidirectional=True, seed=seed)
         self.head = bptt.Linear(2 * HIDDEN, 2, seed=seed + 1)
 
     def logits(self, x, lengths):
-        out, h = self.gru(x, lengths=lengths)         # h (2, B, H): forward, reverse direction
-        self.out_shape = out.shape
+        _, h = self.gru(x, lengths=lengths)           # h (2, B, H): forward, reverse direction
         return self.head(np.concatenate([h[0], h[1]], axis=1))      # (B, 2)
 
     def backward(self, dlogits):
-        self.gru.zero_grad()  # backward adds into grads (torch's rule): this batch's only
-        self.head.zero_grad()
         dfeatures = self.head.backward(dlogits)                     # (B, 2H)
         dh = np.stack([dfeatures[:, :HIDDEN], dfeatures[:, HIDDEN:]])
-        # the loss reads only the final states: dL/dout is zero (a padded step's would be ignored)
-        self.gru.backward(np.zeros(self.out_shape, np.float32), dh)
-
-    def params_and_grads(self):
-        params = {f"gru.{k}": v for k, v in self.gru.params.items()}
-        params.update({f"head.{k}": v for k, v in self.head.params.items()})
-        grads = {f"gru.{k}": v for k, v in self.gru.grads.items()}
-        grads.update({f"head.{k}": v for k, v in self.head.grads.items()})
-        return params, grads
+        # the loss reads only the final states: no gradient into the outputs (dout None)
+        self.gru.backward(None, dh)
 
 
 def accuracy(model, rng, use_lengths: bool, batches: int = 20) -> float:
@@ -80,16 +71,15 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     model = Classifier(args.seed)
-    params, _ = model.params_and_grads()
-    opt = bptt.Adam(params, lr=LR)
+    opt = bptt.Adam(model.parameters(), lr=LR)
     first = last = None
     for step in range(1, args.steps + 1):
         x, lengths, labels = make_batch(rng, BATCH)
         loss, cache = bptt.cross_entropy(model.logits(x, lengths), labels)
+        opt.zero_grad()       # backward adds into .grad (torch's rule): this batch's only
         model.backward(bptt.cross_entropy_backward(1.0, cache))
-        params, grads = model.params_and_grads()
-        bptt.clip_grad_norm(grads, CLIP)
-        opt.step(params, grads)
+        bptt.clip_grad_norm_(model.parameters(), CLIP)
+        opt.step()
         first = loss if first is None else first
         last = loss if last is None else 0.9 * last + 0.1 * loss   # smoothed
         if step % 100 == 0 or step == args.steps:
