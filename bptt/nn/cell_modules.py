@@ -24,7 +24,8 @@ from ..cells import gru as gru_cell
 from ..cells import lstm as lstm_cell
 from ..cells import rnn as rnn_cell
 from . import _params
-from .module import Stacked, plain
+from .calls import Stacked
+from .module import plain
 
 
 class _Cell(_params.HasParameters, Stacked):

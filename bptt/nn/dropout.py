@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from . import _params
-from .module import Stacked
+from .calls import Stacked
 
 STREAM = 0x64726F70  # "drop": keeps the masks' stream apart from the initialisation's
 

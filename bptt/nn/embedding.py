@@ -18,7 +18,7 @@ import numpy as np
 from .._checks import as_array, as_dtype, check_shape, positive_int
 from . import _params
 from . import grad_mode as gm
-from .module import Stacked
+from .calls import Stacked
 
 
 def scatter_rows(ids: np.ndarray, dy: np.ndarray, rows: int) -> np.ndarray:

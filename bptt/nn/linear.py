@@ -16,7 +16,8 @@ import numpy as np
 from .._checks import as_array, as_dtype, check_shape, positive_int
 from . import _params
 from . import grad_mode as gm
-from .module import Stacked, plain
+from .calls import Stacked
+from .module import plain
 
 
 class Linear(_params.HasParameters, Stacked):

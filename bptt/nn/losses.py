@@ -11,8 +11,9 @@ Legend: N tokens, V classes (the vocabulary), K the tokens that count (targets n
 import numpy as np
 
 from .._checks import as_array
+from .calls import Stacked
 from .grad_mode import is_grad_enabled
-from .module import Module, Stacked
+from .module import Module
 
 
 def cross_entropy(logits, targets, ignore_index: int = -100) -> tuple[float, tuple]:
