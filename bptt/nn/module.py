@@ -16,10 +16,11 @@ its first name), ``state_dict()`` holds both keys (as torch's). A model's ``forw
 user's; its ``backward`` too, chained by hand through the children's backwards in reverse order.
 
 Calls and backwards: the recurrent layers differentiate their last recorded forward
-(``bptt.nn.grad_mode``). Every other module (Linear, Embedding, Dropout, the cells, LogSoftmax; ``bptt.nn.calls``)
+(``bptt.nn.grad_mode``). Every other module (Linear, Embedding, Dropout, the cells, LogSoftmax)
 may be called several times in one forward: each recorded call pushes what its backward needs
-on the module's ``Calls`` stack, and each ``backward`` pops the last one (last in, first out),
-so backwards run in the reverse order of the calls, as the chain rule reads them.
+on the module's stack of calls (``bptt.nn.calls``), and each ``backward`` pops the last one
+(last in, first out), so backwards run in the reverse order of the calls, as the chain rule
+reads them.
 """
 
 import copy as _copy
