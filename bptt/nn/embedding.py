@@ -109,5 +109,3 @@ class Embedding(_params.HasParameters, Stacked):
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}, dtype={self.dtype.name}"
-
-    __repr__ = Stacked.__repr__

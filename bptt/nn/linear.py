@@ -120,5 +120,3 @@ class Linear(_params.HasParameters, Stacked):
     def extra_repr(self) -> str:
         return (f"{self.in_features}, {self.out_features}, bias={self._has_bias}, "
                 f"dtype={self.dtype.name}")
-
-    __repr__ = Stacked.__repr__
