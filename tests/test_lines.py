@@ -55,7 +55,7 @@ def test_pad_layout():
 
 def test_an_epoch_reads_every_training_line_once_and_validation_every_held_out_line():
     vocab = vocabulary(WORDS)
-    data = LineData(WORDS[:10], WORDS[10:], vocab, batch=4)
+    data = LineData.from_strings(WORDS[:10], WORDS[10:], vocab, batch=4)
     assert data.n_batches == 3 and not data.carries_state
     order = data.shuffle(np.random.default_rng(0))
     seen, position = [], 0

@@ -63,13 +63,17 @@ class Config:
     eval_chars: int = 150_000  # validate on the first N held-out characters (the same ones each
     #                            time; the built-in corpus's 111,539 whole); 0: all (stream mode)
     log_every: int = 10        # a metrics.csv row every N steps (train loss averaged over them)
+    min_count: int = 0         # characters seen fewer than N times in the corpus are read as one
+    #                            unknown symbol (U+FFFD), never sampled; 0: every character kept
+    threads: int = 1           # BLAS threads of the matrix products (threadpoolctl); 0: the
+    #                            library's default (one per core); see docs/cli.md
     resume: bool = False       # continue the run in --out from its checkpoint
 
     def validate(self) -> "Config":
         """Raise ConfigError naming the flag of the first bad value; returns self."""
         for name in ("hidden", "layers", "seq_len", "batch", "steps", "checkpoint_every",
-                     "eval_every", "log_every", "seed", "eval_chars"):
-            low = 0 if name in ("seed", "eval_chars") else 1
+                     "eval_every", "log_every", "seed", "eval_chars", "min_count", "threads"):
+            low = 0 if name in ("seed", "eval_chars", "min_count", "threads") else 1
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"{flag(name)}: expected an integer >= {low}, got {value!r}")
@@ -169,4 +173,4 @@ def flag(field: str) -> str:
 
 # Fields a resumed run may take from the command line; the others must match the checkpoint.
 RESUMABLE = ("steps", "checkpoint_every", "eval_every", "eval_chars", "log_every", "lr", "clip",
-             "out", "resume", "corpus")
+             "out", "resume", "corpus", "threads")

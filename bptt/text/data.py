@@ -9,9 +9,11 @@ next chunk; after the last chunk it wraps to 0, where the carried state is reset
 """
 
 import codecs
+import dataclasses
 import fnmatch
 import hashlib
 import os
+import shlex
 from collections.abc import Iterator, Sequence
 from importlib import resources
 
@@ -47,26 +49,35 @@ def corpus_name(paths: Sequence[str], builtin: str = "") -> str:
 
 
 def list_files(paths: Sequence[str], skip: str | None = None) -> list[str]:
-    """The files named by ``paths`` (see ``choose_files``), without the non-text ones of folders."""
-    return choose_files(paths, skip)[0]
+    """The files named by ``paths`` (see ``choose_files``), without the skipped ones of folders."""
+    return choose_files(paths, skip).files
+
+
+@dataclasses.dataclass
+class Chosen:
+    """The files a run reads (``choose_files``) and those of its folders it leaves out."""
+
+    files: list            # read, in this order
+    binary: list           # skipped: not text (a NUL byte in the first block)
+    not_utf8: list         # skipped: text, but not UTF-8 (convert them to read them)
 
 
 def choose_files(paths: Sequence[str], skip: str | None = None, include: Sequence[str] = (),
-                 builtin: str = "") -> tuple[list[str], list[str]]:
-    """(files, skipped): the files named by ``paths``, in the order given. A folder stands for
-    every file below it (recursively, sorted by path, names starting with '.' skipped, and the
-    folder ``skip`` too: a run folder inside the corpus folder is not part of the corpus); with
-    ``include`` (glob patterns), only those whose path inside the folder matches one of them
-    (``*`` matches ``/`` too: ``*.py`` is every Python file). Files of a folder that are not
-    text (``is_text``) go to ``skipped``; a file named itself is always read (and must be UTF-8).
-    No paths: the built-in corpus ``builtin`` (default BUILTIN)."""
+                 builtin: str = "") -> Chosen:
+    """The files named by ``paths``, in the order given. A folder stands for every file below
+    it (recursively, sorted by path, names starting with '.' skipped, and the folder ``skip``
+    too: a run folder inside the corpus folder is not part of the corpus); with ``include``
+    (glob patterns), only those whose path inside the folder matches one of them (``*`` matches
+    ``/`` too: ``*.py`` is every Python file). Files of a folder that are binary or not UTF-8
+    (``text_kind``) are skipped and listed apart; a file named itself is always read (and must
+    be UTF-8). No paths: the built-in corpus ``builtin`` (default BUILTIN)."""
     if not paths:
-        return [builtin_path(builtin or BUILTIN)], []
+        return Chosen([builtin_path(builtin or BUILTIN)], [], [])
     skip = os.path.realpath(skip) if skip else None
-    files, skipped = [], []
+    chosen = Chosen([], [], [])
     for path in paths:
         if os.path.isfile(path):
-            files.append(path)
+            chosen.files.append(path)
         elif os.path.isdir(path):
             found = []
             for root, dirs, names in os.walk(path):
@@ -79,48 +90,83 @@ def choose_files(paths: Sequence[str], skip: str | None = None, include: Sequenc
                     for glob in include)]
             if not found:
                 what = f" matching --include {' '.join(include)}" if include else ""
-                raise CorpusError(f"corpus folder {path} holds no files{what}")
+                raise CorpusError(f"corpus folder {path} holds no files{what}; name a folder "
+                                  "of text files" + (" or change --include" if include else ""))
             for f in sorted(found):
-                (files if is_text(f) else skipped).append(f)
+                kind = text_kind(f)
+                {"text": chosen.files, "binary": chosen.binary,
+                 "not-utf8": chosen.not_utf8}[kind].append(f)
         else:
             raise CorpusError(f"corpus {path}: no such file or folder")
-    if not files:
-        raise CorpusError(f"corpus {', '.join(paths)}: no text files (skipped {len(skipped)} "
-                          f"that are not UTF-8 text: {', '.join(skipped[:3])})")
-    return files, skipped
+    if not chosen.files:
+        raise CorpusError(f"corpus {', '.join(paths)}: no UTF-8 text files; "
+                          + "; ".join(skipped_lines(chosen)))
+    return chosen
 
 
-def is_text(path: str) -> bool:
-    """Whether a file is UTF-8 text: no NUL byte in its first block and valid UTF-8 throughout
-    (read CHUNK bytes at a time). An unreadable file counts as text (reading it says why)."""
+def text_kind(path: str) -> str:
+    """"binary" (a NUL byte in the first block), "not-utf8" (text that is not valid UTF-8,
+    read CHUNK bytes at a time) or "text". An unreadable file counts as text (reading it says
+    why)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
         with open(path, "rb") as fh:
             raw = fh.read(8192)
             if b"\0" in raw:
-                return False
+                return "binary"
             while raw:
                 decoder.decode(raw)
                 raw = fh.read(CHUNK)
             decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        return False
+        return "not-utf8"
     except OSError:
-        return True
-    return True
+        return "text"
+    return "text"
 
 
-def describe_files(files: Sequence[str], skipped: Sequence[str]) -> list[str]:
-    """The lines a run prints about its corpus files: how many and how many bytes, and (if any)
-    how many files of its folders were skipped as not text, with a few of their names."""
-    size = sum(os.path.getsize(f) for f in files)
-    out = [f"corpus: {len(files)} file{'s' * (len(files) != 1)}, {size:,} bytes"]
-    if skipped:
-        names = ", ".join(os.path.basename(f) for f in skipped[:3])
-        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-        out.append(f"skipped {len(skipped)} file{'s' * (len(skipped) != 1)} that are not UTF-8 "
-                   f"text: {names}{more}")
+def is_text(path: str) -> bool:
+    """Whether a file is UTF-8 text (``text_kind``)."""
+    return text_kind(path) == "text"
+
+
+def _few(files: Sequence[str]) -> str:
+    names = ", ".join(os.path.basename(f) for f in files[:3])
+    return names + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'s' * (n != 1)}"
+
+
+def skipped_lines(chosen: Chosen) -> list[str]:
+    """What was skipped, binary files apart from text files not in UTF-8 (with how to convert
+    one of them)."""
+    out = []
+    if chosen.binary:
+        out.append(f"{_plural(len(chosen.binary), 'binary file')} skipped ({_few(chosen.binary)})")
+    if chosen.not_utf8:
+        n = len(chosen.not_utf8)
+        out.append(f"{_plural(n, 'text file')} not in UTF-8 skipped ({_few(chosen.not_utf8)}); "
+                   f"to read {'them' if n > 1 else 'it'}, {convert_hint(chosen.not_utf8[0])}")
     return out
+
+
+def convert_hint(path: str) -> str:
+    """How to convert a file to UTF-8 (most such files are Windows-1252)."""
+    q = shlex.quote(path)
+    return f"convert to UTF-8, e.g. iconv -f cp1252 -t utf-8 {q} > {q}.utf8"
+
+
+def not_utf8(path: str, byte: int, offset: int) -> CorpusError:
+    """The one-line error for a file that is not UTF-8 text."""
+    return CorpusError(f"corpus {path}: not UTF-8 text (byte 0x{byte:02x} at offset {offset}); "
+                       f"{convert_hint(path)}")
+
+
+def describe_files(chosen: Chosen) -> list[str]:
+    """The lines a run prints about the files its folders hold but it skipped."""
+    return skipped_lines(chosen)
 
 
 def read_texts(paths: Sequence[str], skip: str | None = None, builtin: str = "",
@@ -129,11 +175,12 @@ def read_texts(paths: Sequence[str], skip: str | None = None, builtin: str = "",
     left out; ``include``: globs of folder files), decoded as UTF-8; no paths: the built-in
     corpus ``builtin`` (default BUILTIN).
     Raises CorpusError naming the problem, also when all of them are empty."""
-    return read_files(choose_files(paths, skip, include, builtin)[0])
+    return read_files(choose_files(paths, skip, include, builtin).files)
 
 
 def read_files(files: Sequence[str]) -> list[tuple[str, str]]:
-    """(file, text) of each of ``files``, decoded as UTF-8 (see ``read_texts``)."""
+    """(file, text) of each of ``files``, decoded as UTF-8 as it is (see ``read_texts``; the
+    text a run reads is ``clean_text`` of it)."""
     texts = []
     for f in files:
         try:
@@ -144,8 +191,7 @@ def read_files(files: Sequence[str]) -> list[tuple[str, str]]:
         try:
             texts.append((f, raw.decode("utf-8")))
         except UnicodeDecodeError as err:
-            raise CorpusError(f"corpus {f}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset "
-                              f"{err.start})") from None
+            raise not_utf8(f, raw[err.start], err.start) from None
     if not any(text for _, text in texts):
         raise CorpusError(f"corpus {', '.join(files)}: empty")
     return texts
@@ -153,8 +199,46 @@ def read_files(files: Sequence[str]) -> list[tuple[str, str]]:
 
 def read_corpus(paths: Sequence[str], skip: str | None = None, builtin: str = "",
                 include: Sequence[str] = ()) -> str:
-    """The text of all files named by ``paths`` joined as they are (see ``read_texts``)."""
+    """The text of all files named by ``paths`` joined as they are (see ``read_texts``); its
+    ``fingerprint`` is a run's ``corpus_sha256``. The text a run trains on is
+    ``"".join(clean_text(t) for _, t in read_texts(...))``."""
     return "".join(text for _, text in read_texts(paths, skip, builtin, include))
+
+
+BOM = "\ufeff"
+
+
+def clean_text(text: str) -> str:
+    """The one rule by which every mode and command reads a file's text: a leading byte-order
+    mark is dropped, and CRLF and a lone CR are read as LF."""
+    if text.startswith(BOM):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+class Cleaner:
+    """``clean_text`` over consecutive pieces (str or bytes) of one file: a CR that ends a piece
+    waits for the next one (it may be the first half of a CRLF)."""
+
+    def __init__(self):
+        self.started, self.cr = False, False
+
+    def __call__(self, piece, final: bool):
+        cr, lf = ("\r", "\n") if isinstance(piece, str) else (b"\r", b"\n")
+        if not self.started and piece:
+            self.started = True
+            if isinstance(piece, str) and piece.startswith(BOM):
+                piece = piece[1:]
+        if self.cr:
+            piece = cr + piece
+        self.cr = not final and piece.endswith(cr)
+        if self.cr:
+            piece = piece[:-1]
+        if cr in piece:
+            piece = piece.replace(cr + lf, lf).replace(cr, lf)
+        return piece
 
 
 CHUNK = 1 << 22          # bytes of a corpus read, decoded and encoded at a time
@@ -187,12 +271,15 @@ class Corpus:
         if not self.n_chars:
             raise CorpusError(f"corpus {', '.join(self.files)}: empty")
         self.sha256 = sha.hexdigest()
-        self.chars = "".join(map(chr, np.flatnonzero(counts)))   # sorted by code point
+        seen = np.flatnonzero(counts)
+        self.chars = "".join(map(chr, seen))   # sorted by code point
+        self.counts = dict(zip(self.chars, counts[seen].tolist(), strict=True))
 
     def _chunks(self) -> Iterator[tuple[bytes, np.ndarray]]:
-        """(raw bytes, their code points) of every file, CHUNK bytes at a time."""
+        """(raw bytes, the code points of their text after ``clean_text``) of every file,
+        CHUNK bytes at a time."""
         for f in self.files:
-            decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
+            decoder, clean, offset = codecs.getincrementaldecoder("utf-8")(), Cleaner(), 0
             try:
                 with open(f, "rb") as fh:
                     while True:
@@ -200,31 +287,34 @@ class Corpus:
                         pending = len(decoder.getstate()[0])
                         try:
                             if not pending and raw.isascii():
-                                points = np.frombuffer(raw, np.uint8)
+                                points = np.frombuffer(clean(raw, not raw), np.uint8)
                             else:
-                                points = _code_points(decoder.decode(raw, final=not raw))
+                                text = clean(decoder.decode(raw, final=not raw), not raw)
+                                points = _code_points(text)
                         except UnicodeDecodeError as err:
-                            at = offset - pending + err.start
-                            data = err.object
-                            raise CorpusError(f"corpus {f}: not UTF-8 text (byte "
-                                              f"0x{data[err.start]:02x} at offset {at})") from None
+                            raise not_utf8(f, err.object[err.start],
+                                           offset - pending + err.start) from None
+                        if len(raw) or len(points):     # the last: a CR held back
+                            yield raw, points
                         if not raw:
                             break
-                        yield raw, points
                         offset += len(raw)
             except OSError as err:
                 raise CorpusError(f"corpus {f}: cannot read ({err.strerror or err})") from None
 
     def encode(self, vocab: "Vocab") -> np.ndarray:
-        """(N,) ids of the whole corpus, dtype ``id_dtype(vocab.size)``. ValueError naming a
-        character of the corpus not in ``vocab``."""
+        """(N,) ids of the whole corpus, dtype ``id_dtype(vocab.size)``; characters outside
+        ``vocab`` are its unknown symbol. ValueError naming one if it has none."""
         missing = set(self.chars) - set(vocab.chars)
-        if missing:
+        if missing and not vocab.unknown:
             c = min(missing)
             raise ValueError(f"text: character {c!r} (U+{ord(c):04X}) is not in the vocabulary")
         dtype = id_dtype(vocab.size)
-        lut = np.zeros(ord(max(self.chars)) + 1, dtype)
-        lut[vocab._points[vocab._points < len(lut)]] = np.flatnonzero(vocab._points < len(lut))
+        top = ord(max(self.chars)) + 1
+        lut = vocab.encode_points(np.arange(top, dtype=np.uint32), dtype) if vocab.unknown \
+            else np.zeros(top, dtype)
+        if not vocab.unknown:
+            lut[vocab._points[vocab._points < top]] = np.flatnonzero(vocab._points < top)
         ids, at = np.empty(self.n_chars, dtype), 0
         for _, points in self._chunks():
             np.take(lut, points, out=ids[at: at + len(points)])
@@ -251,22 +341,42 @@ def _code_points(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
 
 
-class Vocab:
-    """The characters of a text, sorted by code point; ids are positions in that order."""
+UNKNOWN = "\ufffd"      # the symbol rare characters are folded into (--min-count)
 
-    def __init__(self, chars: str):
+
+class Vocab:
+    """The characters of a text, sorted by code point; ids are positions in that order.
+
+    ``unknown``: "" or UNKNOWN (one of ``chars``), the symbol that every character outside the
+    vocabulary is read as (a run trained with --min-count folds its rare characters into it).
+    """
+
+    def __init__(self, chars: str, unknown: str = ""):
         if not isinstance(chars, str):
             raise TypeError(f"chars: expected a str, got {type(chars).__name__}")
         if len(set(chars)) != len(chars) or list(chars) != sorted(chars):
             raise ValueError("chars: expected distinct characters sorted by code point")
         if not chars:
             raise ValueError("chars: expected at least one character")
-        self.chars = chars
+        if unknown not in ("", UNKNOWN) or unknown not in chars:
+            raise ValueError(f"unknown: expected '' or {UNKNOWN!r} in chars, got {unknown!r}")
+        self.chars, self.unknown = chars, unknown
         self._points = _code_points(chars)
 
     @classmethod
     def from_text(cls, text: str) -> "Vocab":
         return cls("".join(sorted(set(text))))
+
+    @classmethod
+    def from_counts(cls, counts: dict[str, int], min_count: int = 0,
+                    keep: str = "") -> "Vocab":
+        """The characters of ``counts`` (character -> occurrences) seen at least ``min_count``
+        times, and the characters of ``keep``; the others folded into UNKNOWN (added only if
+        there is one to fold)."""
+        chars = {c for c, n in counts.items() if n >= min_count} | set(keep)
+        fold = len(chars) < len(counts.keys() | set(keep))
+        return cls("".join(sorted(chars | {UNKNOWN} if fold else chars)),
+                   UNKNOWN if fold else "")
 
     @property
     def size(self) -> int:
@@ -276,20 +386,30 @@ class Vocab:
         return len(self.chars)
 
     def missing(self, text: str) -> str:
-        """The distinct characters of ``text`` not in the vocabulary, in order of appearance."""
+        """The distinct characters of ``text`` not in the vocabulary, in order of appearance
+        ("" when it has an unknown symbol: they read as that)."""
+        if self.unknown:
+            return ""
         known = set(self.chars)
         return "".join(dict.fromkeys(c for c in text if c not in known))
 
     def encode(self, text: str) -> np.ndarray:
-        """(N,) int64 ids. ValueError naming the first character not in the vocabulary."""
-        points = _code_points(text)
-        ids = np.searchsorted(self._points, points)
-        ok = ids < len(self._points)
-        ok[ok] = self._points[ids[ok]] == points[ok]
-        if not ok.all():
-            c = chr(points[np.argmin(ok)])
+        """(N,) int64 ids. ValueError naming the first character not in the vocabulary (none
+        with an unknown symbol)."""
+        return self.encode_points(_code_points(text), np.int64)
+
+    def encode_points(self, points: np.ndarray, dtype=np.int64) -> np.ndarray:
+        """(N,) ids of code points (any unsigned integer array), as ``encode``."""
+        top = int(points.max()) + 1 if len(points) else 1
+        lut = np.full(max(top, 1), -1, np.int64)
+        inside = self._points < top
+        lut[self._points[inside]] = np.flatnonzero(inside)
+        if self.unknown:
+            lut[lut < 0] = self.chars.index(self.unknown)
+        elif (lut[np.bincount(points, minlength=top) > 0] < 0).any():
+            c = chr(points[np.argmax(lut[points] < 0)])
             raise ValueError(f"text: character {c!r} (U+{ord(c):04X}) is not in the vocabulary")
-        return ids.astype(np.int64)
+        return lut.astype(dtype)[points]
 
     def decode(self, ids) -> str:
         return "".join(self.chars[i] for i in np.asarray(ids).reshape(-1))
