@@ -196,6 +196,14 @@ def sample_lines(model: CharLM, vocab: Vocab, count: int, length: int, temperatu
     ``length`` new characters. The samples run as one batch from the zero state: END, then the
     prime, are read first; then each step draws, with one ``rng.random()`` per unfinished
     sample in order, from ``next_distribution`` (same generator state, same samples)."""
+    return draw_lines(model, vocab, count, length, temperature, top_k, prime, rng)[0]
+
+
+def draw_lines(model: CharLM, vocab: Vocab, count: int, length: int, temperature: float = 1.0,
+               top_k: int | None = None, prime: str = "",
+               rng: np.random.Generator | None = None) -> tuple[list[str], np.ndarray]:
+    """(``sample_lines``'s samples, (count,) bool: whether each ended with END, not cut at
+    ``length``)."""
     check_sampling(temperature, top_k, length)
     if count < 1:
         raise ValueError(f"--count: expected an integer >= 1, got {count}")
@@ -225,4 +233,4 @@ def sample_lines(model: CharLM, vocab: Vocab, count: int, length: int, temperatu
         ids = drawn[:, b]
         stop = np.flatnonzero(ids == end)
         out.append(prime + vocab.decode(ids[: stop[0] if stop.size else length]))
-    return out
+    return out, ~alive

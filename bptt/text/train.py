@@ -80,8 +80,25 @@ def train(config: Config, overrides: Iterable[str] | None = None,
             return _run(cfg, arrays, meta, lock, progress, log)
     except OSError as err:                # a full disk, a read-only or vanished run folder
         raise OSError(_write_failed(err, cfg.out)) from None
+    except KeyboardInterrupt:             # a second signal: stopped at once
+        raise KeyboardInterrupt(_stopped_at_once(cfg.out)) from None
     finally:
         lock.release()
+
+
+def _stopped_at_once(out: str) -> str:
+    """What a second Ctrl-C leaves: the last complete checkpoint (the one being written, if any,
+    is discarded whole) and how to go on."""
+    path = os.path.join(out, CHECKPOINT)
+    if not os.path.exists(path):
+        return (f"stopped at once by a second signal, before the first checkpoint: delete {out} "
+                "and start again")
+    try:
+        step = f" (step {ckpt.load(path)[1]['step']})"
+    except (ckpt.CheckpointError, KeyError):
+        step = ""
+    return (f"stopped at once by a second signal; the last checkpoint {path}{step} is kept: "
+            f"continue with: bptt train --out {shlex.quote(out)} --resume")
 
 
 def _write_failed(err: OSError, out: str) -> str:
@@ -374,7 +391,8 @@ def _resolve_locked(config: Config, overrides: Iterable[str] | None) -> tuple[Co
         mine, theirs = getattr(config, f.name), getattr(stored, f.name)
         if f.name in given and mine != theirs:
             if f.name not in RESUMABLE:
-                raise ConfigError(f"{flag(f.name)} {mine} differs from the run's {theirs}; drop "
+                raise ConfigError(f"{flag(f.name)} {_shown(mine)} differs from the run's "
+                                  f"{_shown(theirs)}; drop "
                                   "it to resume, or start a new run in another --out")
             changes[f.name] = mine
     changes.update(out=out, resume=True, corpus=_absolute(changes.get("corpus") or stored.corpus))
@@ -386,6 +404,13 @@ def _resolve_locked(config: Config, overrides: Iterable[str] | None) -> tuple[Co
         raise ConfigError(f"--steps: the run in {out} is already at step {step}; pass "
                           f"--steps larger than {step} to continue it")
     return cfg, arrays, meta
+
+
+def _shown(value) -> str:
+    """A config value as the command line writes it (a list as its items)."""
+    if isinstance(value, list):
+        return " ".join(shlex.quote(str(v)) for v in value) if value else "(none)"
+    return str(value)
 
 
 def _absolute(paths: list) -> list:
