@@ -300,15 +300,17 @@ def _inspect_report(args: argparse.Namespace) -> int:
                 raise UsageError(f"bptt inspect: error: --cells reads no run: drop {what}")
             seed = 0 if args.seed is None else args.seed
             if seed < 0:
-                raise UsageError(f"bptt inspect: error: --seed: expected an integer >= 0, got {seed}")
+                raise UsageError(f"bptt inspect: error: --seed: expected an integer >= 0, got "
+                                 f"{seed}")
             out = inspect_report.cells_report(args.hidden, args.length, seed, args.out)
         else:
             if args.path is None:
-                raise UsageError("bptt inspect: error: expected RUN_DIR or CHECKPOINT (or --cells)")
+                raise UsageError("bptt inspect: error: expected RUN_DIR or CHECKPOINT (or "
+                                 "--cells)")
             cells_only = [f for f in ("hidden", "seed") if getattr(args, f) is not None]
             if cells_only:
-                raise UsageError(f"bptt inspect: error: --{cells_only[0]} is an option of --cells (a "
-                                 "run has its own)")
+                raise UsageError(f"bptt inspect: error: --{cells_only[0]} is an option of "
+                                 "--cells (a run has its own)")
             out = inspect_report.run_report(args.path, args.text, args.file, args.length,
                                             args.units, args.out, _say)
     except FileExistsError as err:
@@ -326,7 +328,8 @@ def _bench(argv: list[str]) -> int:
     except ModuleNotFoundError as err:
         if err.name != "bptt.tools.bench":
             raise
-        raise UsageError("bptt bench: error: not available (bptt/tools/bench.py is missing)") from None
+        raise UsageError("bptt bench: error: not available (bptt/tools/bench.py is missing)") \
+            from None
     p = Parser(prog="bptt bench", description="Speed of the engine against a naive loop and, "
                                               "where installed, torch.")
     bench.add_arguments(p)

@@ -219,3 +219,13 @@ def test_hashes_of_arrays_equal_hashes_of_strings():
     old = lines.line_hashes(["anna"], lines.BLAKE)
     assert lines.count_new(["anna", "ann"], old, lines.BLAKE) == 1
     assert lines.count_new(["anna", "ann"], old) == 2          # another hash: all look new
+
+
+def test_held_out_lines_are_the_runs_split(tmp_path):
+    """What bptt inspect reads: the held-out lines of a run's config, as the split made them."""
+    from bptt.text.config import Config
+    text = "\ufeff" + "\r\n".join(WORDS * 3) + "\r\n"
+    (tmp_path / "w.txt").write_text(text, encoding="utf-8")
+    cfg = Config(corpus=[str(tmp_path / "w.txt")], lines=True, val_fraction=0.2, seed=4)
+    want = split_lines(read_lines([("w.txt", text)]), 0.2, 4)[1]
+    assert lines.held_out_lines(cfg) == want and len(want) == 7

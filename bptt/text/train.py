@@ -3,7 +3,7 @@
 A run folder holds ``checkpoint.npz`` (bptt.text.checkpoint), ``metrics.csv`` and ``loss.png``
 (bptt.text.record). Two objects carry a run: its changing state, one ``RunState``
 (bptt.text.state) that the checkpoint saves and restores whole, and its data, one object with the
-interface of ``bptt.text.data.StreamData``. One step reads batch ``position`` of the epoch, runs
+interface of ``bptt.text.data.StreamData`` (read by bptt.text.rundata). One step reads batch ``position`` of the epoch, runs
 forward and backward (from the carried state when the data carries state over: truncated BPTT),
 clips the global gradient norm and takes an Adam (with --weight-decay, AdamW) step at the rate
 the schedule gives for the step (``Config.schedule``). Nothing depends on ``steps`` except where
@@ -28,19 +28,12 @@ import numpy as np
 from ..nn.layers import GATES
 from ..nn.optim import Adam, AdamW, clip_grad_norm
 from . import checkpoint as ckpt
-from . import lines, summary
+from . import lines
 from .config import RESUMABLE, Config, ConfigError, DivergedError, RunError, flag, with_preset
-from .data import (
-    Corpus,
-    CorpusError,
-    StreamData,
-    Vocab,
-    choose_files,
-    describe_files,
-    split,
-)
+from .data import Vocab
 from .lm import CharLM, evaluating, sample
 from .record import METRICS, PLOT, Meter, Record
+from .rundata import load_data
 from .runlock import RunLock
 from .state import RunState
 
@@ -125,7 +118,7 @@ def _run(cfg: Config, arrays: dict, meta: dict, lock: RunLock, progress: bool | 
          log: Callable[[str], None] | None) -> Result:
     """The body of ``train``; ``lock``: the run folder's, held from before its first write."""
     out, path = cfg.out, os.path.join(cfg.out, CHECKPOINT)
-    data, vocab, fixed_arrays, fixed, notes = _data(cfg, meta, path, log)
+    data, vocab, fixed_arrays, fixed, notes = load_data(cfg, meta, path, log)
     run = _start(cfg, vocab, data, arrays, meta, path)
     for line in notes if log else ():             # once the run is sure to start
         log(line)
@@ -415,84 +408,6 @@ def _shown(value) -> str:
 
 def _absolute(paths: list) -> list:
     return [os.path.abspath(p) for p in paths]
-
-
-def _data(cfg: Config, meta: dict, path: str,
-          log: Callable[[str], None] | None = None) -> tuple[object, Vocab, dict, dict, list]:
-    """The run's data (StreamData or LineData), its vocabulary, the arrays and metadata that
-    stay fixed over the run (config, vocabulary, corpus fingerprint and files; in lines mode the
-    training lines' hashes), and the lines to print about the corpus (what its folders skipped,
-    the summary). On a resume the corpus must be the one the run started with. ``log``: where a
-    load slower than summary.SLOW says what it is doing."""
-    loading = summary.Loading(log)
-    # skip: a run folder inside a corpus folder
-    try:
-        chosen = choose_files(cfg.corpus, cfg.out, cfg.include, cfg.builtin)
-    except CorpusError as err:
-        if meta and "no such file" in str(err):     # a resume whose corpus moved
-            q = shlex.quote(cfg.out)
-            raise CorpusError(f"{err}; if the run's corpus moved, give its new path: bptt train "
-                              f"NEW_PATH --out {q} --resume") from None
-        raise
-    files, notes = chosen.files, describe_files(chosen)
-    if cfg.lines:
-        samples = lines.read_line_files(files)
-        sha256, n_chars, counts = samples.sha256, samples.n_chars, samples.counts()
-    else:             # read in bounded chunks: never the whole text as a str (issue 14)
-        corpus = Corpus([], files=files)
-        sha256, n_chars, counts = corpus.sha256, corpus.n_chars, corpus.counts
-    loading.phase(f"read {len(files):,} file{'s' * (len(files) != 1)}")
-    n_bytes = sum(os.path.getsize(f) for f in files)
-    if meta and meta.get("corpus_sha256") != sha256:
-        raise RunError(_corpus_changed(cfg.out, meta, len(files), n_bytes))
-    if meta:
-        try:
-            vocab = Vocab(meta["vocab"], meta.get("unknown", ""))
-        except (KeyError, TypeError, ValueError) as err:
-            raise ckpt.CheckpointError(f"{path}: bad vocabulary in checkpoint ({err})") from None
-    else:
-        vocab = Vocab.from_counts(counts, cfg.min_count, lines.END if cfg.lines else "")
-    fixed = {"config": dataclasses.asdict(cfg), "vocab": vocab.chars, "unknown": vocab.unknown,
-             "corpus_sha256": sha256, "corpus_chars": n_chars, "corpus_files": len(files),
-             "corpus_bytes": n_bytes}  # --include is in config
-    if not cfg.lines:
-        try:
-            ids = corpus.encode(vocab)
-        except ValueError as err:
-            raise ckpt.CheckpointError(f"{path}: vocabulary does not cover the corpus ({err})") \
-                from None
-        loading.phase("encoded")
-        train_ids, val_ids = split(ids, cfg.val_fraction)
-        notes.append(summary.stream_summary(len(files), n_bytes, n_chars, len(val_ids), vocab,
-                                            counts))
-        return StreamData(train_ids, val_ids, cfg.batch, cfg.seq_len, cfg.eval_chars), vocab, \
-            {}, fixed, notes
-    train_rows, val_rows = lines.split_index(len(samples), cfg.val_fraction, cfg.seed)
-    hashes = np.sort(samples.hashes(train_rows))
-    fixed["line_hash"] = lines.POLY
-    try:
-        ids = samples.encode(vocab)
-    except ValueError as err:
-        raise ckpt.CheckpointError(f"{path}: vocabulary does not cover the corpus ({err})") \
-            from None
-    loading.phase("encoded")
-    notes.append(summary.lines_summary(len(files), n_bytes, samples.read, samples.lengths(),
-                                       len(val_rows), vocab, counts))
-    data = lines.LineData(ids, samples.starts, train_rows, val_rows,
-                          int(vocab.encode(lines.END)[0]), cfg.batch)
-    return data, vocab, {"lines/train_hashes": hashes}, fixed, notes
-
-
-def _corpus_changed(out: str, meta: dict, n_files: int, n_bytes: int) -> str:
-    """The one line for a resume whose corpus is not the run's."""
-    was = ""
-    if isinstance(meta.get("corpus_bytes"), int) and isinstance(meta.get("corpus_files"), int):
-        def files(n, size):
-            return f"{n} file{'s' * (n != 1)}, {size:,} bytes"
-        was = f" (it had {files(meta['corpus_files'], meta['corpus_bytes'])}; now " \
-              f"{files(n_files, n_bytes)})"
-    return (f"the corpus differs from the one the run in {out} was trained on{was}; give the "
-            "run's own corpus (its new path if it moved), or start a new run in another --out")
 
 
 def _start(cfg: Config, vocab: Vocab, data, arrays: dict, meta: dict, path: str) -> RunState:
