@@ -261,3 +261,18 @@ def test_a_second_signal_says_which_checkpoint_is_kept(tmp_path, capsys, monkeyp
     assert err == (f"bptt train: interrupted; stopped at once by a second signal; the last "
                    f"checkpoint {run / 'checkpoint.npz'} (step 3) is kept: continue with: bptt "
                    f"train --out {run} --resume\n")
+
+
+@pytest.mark.parametrize("mode", [STREAM, LINES])
+def test_a_slow_load_shows_progress(tmp_path, capsys, monkeypatch, mode):
+    """(As if every load were slow: summary.SLOW < 0.) Each phase, and the chunks of a long
+    one, say what is done; a fast load says nothing (the other tests)."""
+    from bptt.text import summary
+    monkeypatch.setattr(summary, "SLOW", -1.0)
+    f = written(tmp_path / "c.txt", TEXT)
+    assert cli.main(["train", str(f), *mode, "--steps", "1", "--out", str(tmp_path / "r")]) == 0
+    err = [s for s in capsys.readouterr().err.splitlines() if s.startswith("loading: ")]
+    assert any(s.startswith("loading: read 1 file (") for s in err), err
+    assert any(s.startswith("loading: encoded (") for s in err), err
+    if mode is STREAM:
+        assert f"loading: read 100% of {f.stat().st_size:,} bytes (" in "\n".join(err)

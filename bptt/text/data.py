@@ -10,7 +10,7 @@ next chunk; after the last chunk it wraps to 0, where the carried state is reset
 
 import codecs
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -52,12 +52,14 @@ class Corpus:
     """
 
     def __init__(self, paths: Sequence[str], skip: str | None = None, builtin: str = "",
-                 files: Sequence[str] | None = None):
+                 files: Sequence[str] | None = None,
+                 progress: Callable[[str, int], None] | None = None):
         """``files``: the files to read, as ``choose_files`` lists them (else from ``paths``,
-        ``skip`` and ``builtin`` as in ``read_texts``)."""
+        ``skip`` and ``builtin`` as in ``read_texts``). ``progress(what, bytes)``, if given, is
+        called after each chunk read ("read") and encoded ("encoded") with the bytes so far."""
         if files is None:
             files = list_files(paths, skip) if paths else [builtin_path(builtin or BUILTIN)]
-        self.files = list(files)
+        self.files, self.progress = list(files), progress or (lambda what, done: None)
         sha, counts = hashlib.sha256(), np.zeros(UNICODE, np.int64)
         self.n_chars = self.n_bytes = 0
         for raw, points in self._chunks():
@@ -65,6 +67,7 @@ class Corpus:
             counts += np.bincount(points, minlength=UNICODE)
             self.n_chars += len(points)
             self.n_bytes += len(raw)
+            self.progress("read", self.n_bytes)
         if not self.n_chars:
             raise CorpusError(f"corpus {', '.join(self.files)}: empty")
         self.sha256 = sha.hexdigest()
@@ -112,10 +115,11 @@ class Corpus:
             else np.zeros(top, dtype)
         if not vocab.unknown:
             lut[vocab._points[vocab._points < top]] = np.flatnonzero(vocab._points < top)
-        ids, at = np.empty(self.n_chars, dtype), 0
-        for _, points in self._chunks():
+        ids, at, done = np.empty(self.n_chars, dtype), 0, 0
+        for raw, points in self._chunks():
             np.take(lut, points, out=ids[at: at + len(points)])
-            at += len(points)
+            at, done = at + len(points), done + len(raw)
+            self.progress("encoded", done)
         if at != self.n_chars:
             raise CorpusError(f"corpus {', '.join(self.files)}: changed while it was read")
         return ids

@@ -23,7 +23,6 @@ def load_data(cfg: Config, meta: dict, path: str,
     training lines' hashes), and the lines to print about the corpus (what its folders skipped,
     the summary). On a resume the corpus must be the one the run started with. ``log``: where a
     load slower than summary.SLOW says what it is doing."""
-    loading = summary.Loading(log)
     # skip: a run folder inside a corpus folder
     try:
         chosen = choose_files(cfg.corpus, cfg.out, cfg.include, cfg.builtin)
@@ -34,14 +33,15 @@ def load_data(cfg: Config, meta: dict, path: str,
                               f"NEW_PATH --out {q} --resume") from None
         raise
     files, notes = chosen.files, describe_files(chosen)
+    n_bytes = sum(os.path.getsize(f) for f in files)
+    loading = summary.Loading(log, n_bytes)
     if cfg.lines:
         samples = lines.read_line_files(files)
         sha256, n_chars, counts = samples.sha256, samples.n_chars, samples.counts()
     else:             # read in bounded chunks: never the whole text as a str (issue 14)
-        corpus = Corpus([], files=files)
+        corpus = Corpus([], files=files, progress=loading.tick)
         sha256, n_chars, counts = corpus.sha256, corpus.n_chars, corpus.counts
     loading.phase(f"read {len(files):,} file{'s' * (len(files) != 1)}")
-    n_bytes = sum(os.path.getsize(f) for f in files)
     if meta and meta.get("corpus_sha256") != sha256:
         raise RunError(_corpus_changed(cfg.out, meta, len(files), n_bytes))
     if meta:

@@ -46,12 +46,24 @@ def lines_summary(n_files: int, n_bytes: int, read: int, lengths: np.ndarray, n_
 
 
 class Loading:
-    """Says what a load is doing once it has taken more than SLOW seconds (one line a phase)."""
+    """Says what a load is doing once it has taken more than SLOW seconds: a line at the end of
+    each phase, and within a long phase a line every SLOW seconds (``tick``)."""
 
-    def __init__(self, log: Callable[[str], None] | None):
-        self.log, self.t0 = log, time.perf_counter()
+    def __init__(self, log: Callable[[str], None] | None, total: int = 0):
+        self.log, self.total = log, total          # total: bytes of the corpus
+        self.t0 = self.last = time.perf_counter()
 
     def phase(self, what: str) -> None:
-        took = time.perf_counter() - self.t0
-        if self.log and took > SLOW:
-            self.log(f"loading: {what} ({took:.1f} s)")
+        now = time.perf_counter()
+        if self.log and now - self.t0 > SLOW:
+            self.log(f"loading: {what} ({now - self.t0:.1f} s)")
+            self.last = now
+
+    def tick(self, what: str, done: int) -> None:
+        """``done`` bytes of the corpus ``what`` ("read", "encoded") so far."""
+        now = time.perf_counter()
+        if self.log and now - self.t0 > SLOW and now - self.last > SLOW:
+            share = f"{done / self.total:.0%} of " if self.total else ""
+            self.log(f"loading: {what} {share}{self.total or done:,} bytes "
+                     f"({now - self.t0:.1f} s)")
+            self.last = now
