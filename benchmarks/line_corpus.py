@@ -8,7 +8,9 @@ over a run with three validations).
 Each run is a child process ``bptt.text.train.train`` with the default model; a progress-bar
 class records the wall time of the first step (from just before the child starts: interpreter,
 imports, reading, encoding and the step itself) and the resident memory after each
-validation. The generated list is written to --corpus (kept, reused if present).
+validation; then ``bptt train --out RUN --resume`` on the finished run is timed (it must refuse
+before reading the corpus). The generated list is written to --corpus (kept, reused if
+present).
 """
 
 import argparse
@@ -83,7 +85,13 @@ def run(corpus: str, lines: bool, steps: int, eval_every: int) -> dict:
                            capture_output=True, text=True)
         if r.returncode:
             sys.exit(r.stderr)
+        t0 = time.time()                    # a resume of the finished run: refused at once
+        done = subprocess.run([sys.executable, "-m", "bptt", "train", "--out",
+                               os.path.join(tmp, "run"), "--resume"], capture_output=True,
+                              text=True)
+        refused = time.time() - t0
     got = json.loads(r.stdout.splitlines()[-1])
+    got["refused"] = (refused, done.stderr.strip())
     got["first"] -= start
     got["summary"] = [s for s in r.stderr.splitlines() if s.startswith("corpus")]
     return got
@@ -110,6 +118,8 @@ def main() -> None:
               f"resident after each validation (MiB): {after}")
         for s in got["summary"]:
             print(f"        {s}")
+        print(f"        resume of the finished run answered in {got['refused'][0]:.2f} s: "
+              f"{got['refused'][1]}")
     if len(peaks) == 2:
         budget = 1.5 * peaks["stream"] + (64 << 20)
         print(f"lines peak / budget (1.5 x stream + 64 MiB): {peaks['lines'] / 2**20:.0f} / "

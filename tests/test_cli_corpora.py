@@ -159,6 +159,10 @@ def test_vocab_from_counts_and_encoding_with_unknown():
     assert v.chars == "\nac\ufffd" and v.unknown == "\ufffd"
     assert v.decode(v.encode("abcz")) == "a\ufffdc\ufffd" and v.missing("xyz") == ""
     assert data.Vocab.from_counts({"a": 5}, 2).unknown == ""      # nothing to fold: none added
+    long = "abcz" * 20_000                            # the lookup-table path of long texts
+    assert np.array_equal(v.encode(long), np.tile(v.encode("abcz"), 20_000))
+    with pytest.raises(ValueError, match="'z'"):
+        data.Vocab("abc").encode(long)
     with pytest.raises(ValueError, match="unknown"):
         data.Vocab("ab", "\ufffd")
 

@@ -200,17 +200,29 @@ class Vocab:
         return self.encode_points(_code_points(text), np.int64)
 
     def encode_points(self, points: np.ndarray, dtype=np.int64) -> np.ndarray:
-        """(N,) ids of code points (any unsigned integer array), as ``encode``."""
-        top = int(points.max()) + 1 if len(points) else 1
-        lut = np.full(max(top, 1), -1, np.int64)
+        """(N,) ids of code points (any unsigned integer array), as ``encode``: by binary search
+        for a short text, by one lookup table (no int64 copy of the text) for a long one."""
+        unk = self.chars.index(self.unknown) if self.unknown else -1
+        if len(points) < 1 << 16:
+            ids = np.searchsorted(self._points, points)
+            ok = ids < len(self._points)
+            ok[ok] = self._points[ids[ok]] == points[ok]
+            if not ok.all() and unk < 0:
+                self._refuse(points[np.argmin(ok)])
+            ids[~ok] = unk
+            return ids.astype(dtype)
+        top = int(points.max()) + 1
+        lut = np.full(top, unk, np.int64)
         inside = self._points < top
         lut[self._points[inside]] = np.flatnonzero(inside)
-        if self.unknown:
-            lut[lut < 0] = self.chars.index(self.unknown)
-        elif (lut[np.bincount(points, minlength=top) > 0] < 0).any():
-            c = chr(points[np.argmax(lut[points] < 0)])
-            raise ValueError(f"text: character {c!r} (U+{ord(c):04X}) is not in the vocabulary")
+        if unk < 0 and (lut[np.bincount(points, minlength=top) > 0] < 0).any():
+            self._refuse(points[np.argmax(lut[points] < 0)])
         return lut.astype(dtype)[points]
+
+    @staticmethod
+    def _refuse(point) -> None:
+        c = chr(point)
+        raise ValueError(f"text: character {c!r} (U+{ord(c):04X}) is not in the vocabulary")
 
     def decode(self, ids) -> str:
         return "".join(self.chars[i] for i in np.asarray(ids).reshape(-1))
