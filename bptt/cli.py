@@ -58,7 +58,8 @@ TRAIN_HELP = {
     "lr_decay_every": "steps between two decays", "lr_decay_start": "step of the first decay",
     "lr_warmup": "linear learning-rate warmup over N steps; 0: none",
     "min_count": "read characters seen fewer than N times in the corpus as one unknown symbol "
-                 "(U+FFFD, never sampled); 0: keep every character",
+                 "(U+FFFD, never sampled); 0: keep every character; -1: N is one per million "
+                 "characters of the corpus",
     "threads": "BLAS threads; lower it when other programs share the cores (the progress "
                "bar's chars_s drops); 0: one per core",
 }

@@ -280,3 +280,22 @@ def test_a_slow_load_shows_progress(tmp_path, capsys, monkeypatch, mode):
     assert any(s.startswith("loading: encoded (") for s in err), err
     if mode is STREAM:
         assert f"loading: read 100% of {f.stat().st_size:,} bytes (" in "\n".join(err)
+
+
+def test_default_min_count_is_one_per_million_characters(tmp_path):
+    """-1 (the default): nothing folded under a million characters (the built-in corpora, these
+    tests), characters rarer than one in a million folded above."""
+    cfg = Config()
+    assert cfg.min_count == -1 and cfg.min_count_of(999_999) == 0
+    assert cfg.min_count_of(11_272_684) == 11 and Config(min_count=3).min_count_of(10**9) == 3
+    line = "".join(chr(c) for c in range(32, 127)) + "\n"
+    text = line * (5_000_000 // len(line) + 1) + "ж" * 3 + "ю"        # --min-count 5
+    f = written(tmp_path / "big.txt", text)
+    r = run_cli("train", f, *STREAM, "--steps", 1, "--eval-chars", 100, "--out", "run",
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "(2 rare ones, 4 occurrences, folded into U+FFFD)" in r.stderr
+    assert not set("жю") & set(load(tmp_path / "run")[1]["vocab"])
+    with pytest.raises(ValueError, match=r"--min-count: expected an integer "
+                                                          r">= -1 \(-1: one per million"):
+        Config(min_count=-2).validate()

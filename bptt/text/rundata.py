@@ -50,7 +50,8 @@ def load_data(cfg: Config, meta: dict, path: str,
         except (KeyError, TypeError, ValueError) as err:
             raise ckpt.CheckpointError(f"{path}: bad vocabulary in checkpoint ({err})") from None
     else:
-        vocab = Vocab.from_counts(counts, cfg.min_count, lines.END if cfg.lines else "")
+        vocab = Vocab.from_counts(counts, cfg.min_count_of(sum(counts.values())),
+                                  lines.END if cfg.lines else "")
     fixed = {"config": dataclasses.asdict(cfg), "vocab": vocab.chars, "unknown": vocab.unknown,
              "corpus_sha256": sha256, "corpus_chars": n_chars, "corpus_files": len(files),
              "corpus_bytes": n_bytes}  # --include is in config
