@@ -29,9 +29,10 @@ __all__ = ["END", "MAX_LINE", "LineData", "LineSet", "count_new", "held_out_line
            "split_lines", "vocabulary"]
 
 END = "\n"
-EVAL_SYMBOLS = 2048       # a validation batch holds at most this many symbols (lines x steps),
-#                           or as many as the largest training batch; the loss does not depend
-#                           on it, the scratch memory does
+EVAL_SYMBOLS = 512        # a validation batch holds at most as many symbols (lines x steps) as
+#                           the largest training batch, or this many if that is fewer; the loss
+#                           does not depend on it, the scratch memory does (~33 KB a symbol for
+#                           the default 2 x 256 LSTM)
 EVAL_LINES = 20_000       # validation reads at most this many held-out lines, the same each time
 
 
@@ -128,9 +129,9 @@ class LineData:
     An epoch is ceil(n_train / B) batches over a fresh permutation of the training lines drawn
     from the run's generator (``shuffle``); the last batch of an epoch may be smaller. No state
     carries over between batches. Validation reads the held-out lines (at most EVAL_LINES, the
-    same ones every time) sorted by length (less padding), in batches of at most
-    max(EVAL_SYMBOLS, the largest training batch) symbols, so that its scratch memory is no
-    more than training's.
+    same ones every time) sorted by length (less padding), in batches of at most as many
+    symbols as the largest training batch (B x the longest sample + 1; at least EVAL_SYMBOLS),
+    so that its scratch memory is no more than training's.
 
     ``ids`` (N,) and ``starts`` (n + 1,) hold every sample (sample i is
     ``ids[starts[i]:starts[i+1]]``), ``train`` and ``val`` the sample numbers of each part.
