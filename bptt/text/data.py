@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from .files import (  # noqa: F401  (re-exported: bptt.text.data is where callers find them)
+from .files import (
     BOM,
     BUILTIN,
     BUILTINS,
@@ -36,6 +36,13 @@ from .files import (  # noqa: F401  (re-exported: bptt.text.data is where caller
     skipped_lines,
     text_kind,
 )
+
+# the corpus files' names (bptt.text.files) are found here too, as before they had a module
+__all__ = ["BOM", "BUILTIN", "BUILTINS", "CHUNK", "Batches", "Chosen", "Cleaner", "Corpus",
+           "CorpusError", "StreamData", "UNKNOWN", "Vocab", "builtin_path", "choose_files",
+           "clean_text", "convert_hint", "corpus_name", "describe_files", "eval_chunks",
+           "fingerprint", "id_dtype", "is_text", "list_files", "not_utf8", "read_corpus",
+           "read_files", "read_texts", "skipped_lines", "split", "text_kind"]
 
 
 CHUNK = 1 << 22          # bytes of a corpus read, decoded and encoded at a time

@@ -24,9 +24,9 @@ from .data import CorpusError, Vocab, clean_text
 from .lineset import BLAKE, MAX_LINE, POLY, LineSet, from_strings, line_hashes, read_line_files
 from .lm import IGNORE, CharLM, check_sampling, draw, evaluating, next_distribution
 
-__all__ = ["END", "MAX_LINE", "LineData", "LineSet", "count_new", "held_out_lines",
-           "line_hashes", "pad", "read_line_files", "read_lines", "sample_lines", "split_index",
-           "split_lines", "vocabulary"]
+__all__ = ["BLAKE", "END", "MAX_LINE", "POLY", "LineData", "LineSet", "count_new", "draw_lines",
+           "held_out_lines", "line_hashes", "pad", "pad_rows", "read_line_files", "read_lines",
+           "sample_lines", "split_index", "split_lines", "vocabulary"]
 
 END = "\n"
 EVAL_SYMBOLS = 512        # a validation batch holds at most as many symbols (lines x steps) as
