@@ -299,3 +299,31 @@ def test_default_min_count_is_one_per_million_characters(tmp_path):
     with pytest.raises(ValueError, match=r"--min-count: expected an integer "
                                                           r">= -1 \(-1: one per million"):
         Config(min_count=-2).validate()
+
+
+def test_runs_with_blake2b_hashes_still_count_new_samples(tmp_path):
+    """A checkpoint from before issue 23 (BLAKE2b line hashes, no "line_hash", no "unknown", no
+    min_count or threads in its config) samples and counts novelty as a new one does."""
+    from bptt.text import checkpoint as ckpt
+    from bptt.text import lines
+    f = written(tmp_path / "n.txt", "\n".join(names(80, 2)) + "\n")
+    assert run_cli("train", f, *LINES, "--steps", 3, "--out", "run", cwd=tmp_path).returncode == 0
+    (tmp_path / "run" / "best.npz").unlink()
+    new = run_cli("sample", tmp_path / "run", "--count", 40, "--length", 12, cwd=tmp_path)
+    path = str(tmp_path / "run" / "checkpoint.npz")
+    arrays, meta = ckpt.load(path)
+    train_rows = lines.split_index(80, 0.1, 0)[0]
+    train_lines = [names(80, 2)[i] for i in train_rows]
+    arrays["lines/train_hashes"] = lines.line_hashes(train_lines, lines.BLAKE)
+    for key in ("line_hash", "unknown", "format", "version"):
+        meta.pop(key)
+    for key in ("min_count", "threads"):
+        meta["config"].pop(key)
+    ckpt.save(path, arrays, meta)
+    old = run_cli("sample", tmp_path / "run", "--count", 40, "--length", 12, cwd=tmp_path)
+    assert old.returncode == 0 and (old.stdout, old.stderr) == (new.stdout, new.stderr)
+    assert "complete samples are not in the training lines" in old.stderr
+    from bptt.text.train import load_run
+    run = load_run(path)
+    assert run.line_hash == lines.BLAKE and run.vocab.unknown == "" and run.config.threads == 0
+    assert lines.count_new(train_lines[:5] + ["zzzq"], run.seen, run.line_hash) == 1
