@@ -26,7 +26,7 @@ class UsageError(Exception):
 
 class Parser(argparse.ArgumentParser):
     def error(self, message):
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+        raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
 
 
 def _say(msg: str) -> None:
@@ -57,6 +57,11 @@ TRAIN_HELP = {
     "lr_decay": "multiply the learning rate by F every --lr-decay-every steps",
     "lr_decay_every": "steps between two decays", "lr_decay_start": "step of the first decay",
     "lr_warmup": "linear learning-rate warmup over N steps; 0: none",
+    "min_count": "read characters seen fewer than N times in the corpus as one unknown symbol "
+                 "(U+FFFD, never sampled); 0: keep every character; -1: N is one per million "
+                 "characters of the corpus",
+    "threads": "BLAS threads; lower it when other programs share the cores (the progress "
+               "bar's chars_s drops); 0: one per core",
 }
 
 
@@ -149,46 +154,80 @@ def _add_sample(sub) -> None:
                         "--lines: the start of every sample)")
     p.add_argument("--seed", type=int, default=0, metavar="N",
                    help="seed of the sampling; the same seed gives the same text (default: 0)")
+    _add_threads(p)
     p.set_defaults(handler=_sample)
+
+
+def _add_threads(p) -> None:
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="BLAS threads (default: the run's --threads); 0: one per core")
+
+
+def _threads(args: argparse.Namespace, config=None) -> int:
+    """The BLAS threads of a command: --threads, else the run's, else 1."""
+    if args.threads is not None:
+        if args.threads < 0:
+            raise UsageError(f"bptt {args.command}: error: --threads: expected an integer >= 0, "
+                             f"got {args.threads}")
+        return args.threads
+    return config.threads if config is not None else 1
 
 
 def _sample(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .text.lines import END, count_new, sample_lines
+    from .text.lines import END, count_new, draw_lines
     from .text.lm import check_sampling, sample
-    from .text.train import load_run
+    from .text.train import blas_threads, load_run, never_unknown
 
     try:
         check_sampling(args.temperature, args.top_k, args.length)
     except ValueError as err:
-        raise UsageError(f"bptt sample: {err}") from None
+        raise UsageError(f"bptt sample: error: {err}") from None
     if args.seed < 0:
-        raise UsageError(f"bptt sample: --seed: expected an integer >= 0, got {args.seed}")
+        raise UsageError(f"bptt sample: error: --seed: expected an integer >= 0, got {args.seed}")
     if args.count is not None and args.count < 1:
-        raise UsageError(f"bptt sample: --count: expected an integer >= 1, got {args.count}")
+        raise UsageError(f"bptt sample: error: --count: expected an integer >= 1, got "
+                         f"{args.count}")
     if args.latest and not os.path.isdir(args.path):
-        raise UsageError(f"bptt sample: --latest: expected a run folder, got {args.path}")
+        raise UsageError(f"bptt sample: error: --latest: expected a run folder, got {args.path}")
+    _threads(args)
     run = load_run(args.path, latest=args.latest)
     if args.count is not None and not run.config.lines:
-        raise UsageError(f"bptt sample: --count: for runs trained with --lines; {run.path} reads "
-                         "its corpus as one stream (use --length)")
+        raise UsageError(f"bptt sample: error: --count: for runs trained with --lines; {run.path} "
+                         "reads its corpus as one stream (use --length)")
     missing = run.vocab.missing(args.prime) or (END if run.config.lines and END in args.prime
                                                 else "")
     if missing:
         chars = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in missing[:5])
-        raise UsageError(f"bptt sample: --prime: not in the run's vocabulary: {chars}")
+        raise UsageError(f"bptt sample: error: --prime: not in the run's vocabulary: {chars}")
     rng = np.random.default_rng(args.seed)
-    if not run.config.lines:
-        _print_text(sample(run.model, run.vocab, args.length, args.temperature, args.top_k,
-                           args.prime, rng))
-        return 0
-    count = 10 if args.count is None else args.count
-    samples = sample_lines(run.model, run.vocab, count, args.length, args.temperature,
-                           args.top_k, args.prime, rng)
+    with blas_threads(_threads(args, run.config)), never_unknown(run.model, run.vocab):
+        if not run.config.lines:
+            _print_text(sample(run.model, run.vocab, args.length, args.temperature, args.top_k,
+                               args.prime, rng))
+            return 0
+        count = 10 if args.count is None else args.count
+        samples, ended = draw_lines(run.model, run.vocab, count, args.length, args.temperature,
+                                    args.top_k, args.prime, rng)
     _print_text("\n".join(samples))
-    _say(f"{count_new(samples, run.seen)} of {count} are not in the training lines")
+    _say(novelty(samples, ended, args.prime, args.length,
+                 lambda done: count_new(done, run.seen, run.line_hash)))
     return 0
+
+
+def novelty(samples: list[str], ended, prime: str, length: int, count_new) -> str:
+    """What ``bptt sample --count`` says about its samples: how many of the complete ones (ended
+    by the model, something drawn) are not training lines; the empty and the cut ones apart."""
+    empty = [s for s, e in zip(samples, ended, strict=True) if e and s == prime]
+    done = [s for s, e in zip(samples, ended, strict=True) if e and s != prime]
+    cut = len(samples) - len(done) - len(empty)
+    out = f"{count_new(done)} of {len(done)} complete samples are not in the training lines"
+    if empty:
+        out += f"; {len(empty)} empty"
+    if cut:
+        out += f"; {cut} cut at --length {length} (raise it to let them end)"
+    return out
 
 
 def _print_text(text: str) -> None:
@@ -230,10 +269,31 @@ def _add_inspect(sub) -> None:
     p.add_argument("--scale", type=float, default=None, metavar="S",
                    help="with --cells: the recurrent weights of the second set of cells, times "
                         "torch's initialisation (default: 4; the RNN explodes above about 3)")
+    _add_threads(p)
     p.set_defaults(handler=_inspect)
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    from .text.train import blas_threads
+
+    threads = _threads(args)
+    if args.threads is None and args.path is not None and not args.cells:
+        threads = _run_threads(args.path)
+    with blas_threads(threads):
+        return _inspect_report(args)
+
+
+def _run_threads(path: str) -> int:
+    """The --threads of the run in ``path`` (1 if it cannot be read: inspect says why)."""
+    from .text.train import load_run
+
+    try:
+        return load_run(path).config.threads
+    except USER_ERRORS:
+        return 1
+
+
+def _inspect_report(args: argparse.Namespace) -> int:
     from .tools import inspect_report
 
     run_only = [f for f in ("text", "file", "units") if getattr(args, f) is not None]
@@ -241,22 +301,24 @@ def _inspect(args: argparse.Namespace) -> int:
         if args.cells:
             if args.path is not None or run_only:
                 what = "RUN_DIR" if args.path is not None else "--" + run_only[0]
-                raise UsageError(f"bptt inspect: --cells reads no run: drop {what}")
+                raise UsageError(f"bptt inspect: error: --cells reads no run: drop {what}")
             seed = 0 if args.seed is None else args.seed
             if seed < 0:
-                raise UsageError(f"bptt inspect: --seed: expected an integer >= 0, got {seed}")
+                raise UsageError(f"bptt inspect: error: --seed: expected an integer >= 0, got "
+                                 f"{seed}")
             out = inspect_report.cells_report(args.hidden, args.length, seed, args.out, args.scale)
         else:
             if args.path is None:
-                raise UsageError("bptt inspect: expected RUN_DIR or CHECKPOINT (or --cells)")
+                raise UsageError("bptt inspect: error: expected RUN_DIR or CHECKPOINT (or "
+                                 "--cells)")
             cells_only = [f for f in ("hidden", "seed", "scale") if getattr(args, f) is not None]
             if cells_only:
-                raise UsageError(f"bptt inspect: --{cells_only[0]} is an option of --cells (a "
-                                 "run has its own)")
+                raise UsageError(f"bptt inspect: error: --{cells_only[0]} is an option of "
+                                 "--cells (a run has its own)")
             out = inspect_report.run_report(args.path, args.text, args.file, args.length,
                                             args.units, args.out, _say)
     except FileExistsError as err:
-        raise UsageError(f"bptt inspect: {err}") from None
+        raise UsageError(f"bptt inspect: error: {err}") from None
     _print_text(out)
     return 0
 
@@ -270,7 +332,8 @@ def _bench(argv: list[str]) -> int:
     except ModuleNotFoundError as err:
         if err.name != "bptt.tools.bench":
             raise
-        raise UsageError("bptt bench: not available (bptt/tools/bench.py is missing)") from None
+        raise UsageError("bptt bench: error: not available (bptt/tools/bench.py is missing)") \
+            from None
     p = Parser(prog="bptt bench", description="Speed of the engine against a naive loop and, "
                                               "where installed, torch.")
     bench.add_arguments(p)
@@ -319,8 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         _say(f"bptt {argv[0] if argv else ''}: error: {err}")
         return 1
-    except KeyboardInterrupt:
-        _say("bptt: interrupted")
+    except KeyboardInterrupt as err:
+        _say(f"bptt {argv[0] if argv else ''}: interrupted" + (f"; {err}" if str(err) else ""))
         return 130
 
 

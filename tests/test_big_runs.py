@@ -146,7 +146,7 @@ def test_validation_is_bounded_by_default():
     # lines mode: at most EVAL_LINES held-out lines
     vocab = lines.vocabulary(["ab"])
     many = ["ab"[: 1 + i % 2] for i in range(lines.EVAL_LINES + 500)]
-    line_data = lines.LineData(["ab"], many, vocab, 4)
+    line_data = lines.LineData.from_strings(["ab"], many, vocab, 4)
     assert sum(len(n) for _, _, n in line_data.validation()) == lines.EVAL_LINES
 
 
@@ -225,9 +225,12 @@ def test_folder_of_mixed_files_and_include(tmp_path, capsys):
     assert cli.main(args) == 0
     err = capsys.readouterr().err
     assert "corpus: 3 files" in err
-    skipped = [line for line in err.splitlines() if line.startswith("skipped")]
-    assert len(skipped) == 1 and skipped[0].startswith("skipped 2 files"), err
-    assert "b.cpython-312.pyc" in skipped[0] and "latin1.txt" in skipped[0]
+    # binary files apart from text not in UTF-8, with how to convert it
+    assert "1 binary file skipped (b.cpython-312.pyc)" in err
+    converted = [line for line in err.splitlines() if "not in UTF-8" in line]
+    assert len(converted) == 1, err
+    assert converted[0].startswith("1 text file not in UTF-8 skipped (latin1.txt); to read it, "
+                                   "convert to UTF-8, e.g. iconv -f cp1252 -t utf-8 ")
     # --include: only the Python files, at any depth; stored, so --resume reads the same set
     run = tmp_path / "py"
     args = ["train", str(tree), "--include", "*.py", *TINY, "--steps", "2", "--out", str(run)]
@@ -243,7 +246,9 @@ def test_folder_of_mixed_files_and_include(tmp_path, capsys):
     assert f"corpus: 2 files, {size:,} bytes" in capsys.readouterr().err
     # a file named on the command line that is not UTF-8 stays an error
     assert cli.main(["train", str(tree / "latin1.txt"), "--out", str(tmp_path / "x")]) == 2
-    assert "not UTF-8" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not UTF-8 text (byte 0xe9 at offset 3)" in err
+    assert "iconv -f cp1252 -t utf-8 " in err and "latin1.txt" in err
 
 
 @pytest.mark.parametrize("claim", [{"hidden": 30000}, {"layers": 10**9}, {"layers": 2},

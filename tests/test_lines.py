@@ -7,6 +7,7 @@ import pytest
 from bptt.text import lines
 from bptt.text.data import CorpusError
 from bptt.text.lines import END, LineData, pad, read_lines, split_lines, vocabulary
+from bptt.text.lineset import from_strings
 from bptt.text.lm import IGNORE, CharLM
 
 WORDS = ["anna", "bob", "carl", "dé jà", "eve", "fay", "gus", "hal", "ivy", "jo", "kim", "lu"]
@@ -55,7 +56,7 @@ def test_pad_layout():
 
 def test_an_epoch_reads_every_training_line_once_and_validation_every_held_out_line():
     vocab = vocabulary(WORDS)
-    data = LineData(WORDS[:10], WORDS[10:], vocab, batch=4)
+    data = LineData.from_strings(WORDS[:10], WORDS[10:], vocab, batch=4)
     assert data.n_batches == 3 and not data.carries_state
     order = data.shuffle(np.random.default_rng(0))
     seen, position = [], 0
@@ -130,3 +131,101 @@ def test_count_new():
     assert seen.dtype == np.uint64 and list(seen) == sorted(seen)
     assert lines.count_new(["anna", "ann", "dé jà", "dé ja", "bob"], seen) == 2
     assert lines.count_new([], seen) == 0
+
+
+def reference_pad(samples, end):
+    """The padding of lines mode written as a loop over the samples (the code before issue 23)."""
+    lengths = np.array([len(s) + 1 for s in samples], dtype=np.int64)
+    T, B = int(lengths.max()), len(samples)
+    x = np.full((T, B), end, dtype=np.int64)
+    y = np.full((T, B), IGNORE, dtype=np.int64)
+    for b, s in enumerate(samples):
+        x[1: len(s) + 1, b] = s
+        y[: len(s), b] = s
+        y[len(s), b] = end
+    return x, y, lengths
+
+
+def test_batches_and_validation_loss_are_those_of_the_list_of_lines():
+    """The arrays give the batches the list of encoded lines gave (same epoch order, same
+    padding), and the validation loss of the old batching (256 lines sorted by length)."""
+    rng = np.random.default_rng(0)
+    words = ["".join(rng.choice(list("abcdé "), size=rng.integers(1, 40))) for _ in range(700)]
+    train, val = split_lines(words, 0.3, seed=1)
+    vocab = vocabulary(words)
+    end = int(vocab.encode(END)[0])
+    data = LineData.from_strings(train, val, vocab, batch=5)
+    order = data.shuffle(np.random.default_rng(2))
+    assert (order == np.random.default_rng(2).permutation(len(train))).all()
+    for position in (0, 1, data.n_batches - 1):
+        rows = order[position * 5: (position + 1) * 5]
+        want = reference_pad([vocab.encode(train[i]) for i in rows], end)
+        for a, b in zip(data.batch(position, order), want, strict=True):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+    model = CharLM(vocab.size, "gru", 8, 1, np.float64, seed=0)
+
+    def mean_loss(batches):
+        total = count = 0
+        for x, y, n in batches:
+            loss, _ = model.loss(x, y, None, n)
+            total, count = total + loss * n.sum(), count + n.sum()
+        return total / count
+
+    old = sorted((vocab.encode(s) for s in val), key=len)
+    before = mean_loss(reference_pad(old[i: i + 256], end) for i in range(0, len(old), 256))
+    batches = list(data.validation())
+    assert mean_loss(batches) == pytest.approx(before, rel=1e-12)
+    cap = max(lines.EVAL_SYMBOLS, 5 * (max(map(len, words)) + 1))
+    assert len(batches) > 1 and all(x.size <= cap for x, _, _ in batches)
+    assert sorted(vocab.decode(x[1: k, b]) for x, _, n in batches
+                  for b, k in enumerate(n)) == sorted(val)
+
+
+def test_line_data_holds_a_few_bytes_per_line():
+    """No Python object per line: ids (one byte a symbol here), offsets and the split's two
+    index arrays (8 bytes a line each)."""
+    rng = np.random.default_rng(0)
+    words = ["".join(rng.choice(list("abcdefgh"), size=rng.integers(4, 31)))
+             for _ in range(20_000)]
+    train, val = split_lines(words, 0.1, seed=0)
+    data = LineData.from_strings(train, val, vocabulary(words), batch=32)
+    held = sum(a.nbytes for a in (data.ids, data.starts, data.train, data.val))
+    n_symbols = sum(map(len, words))
+    assert data.ids.dtype == np.uint8
+    assert held <= n_symbols + 8 * (len(words) + 1) + 8 * len(train) + 8 * len(val)
+    assert len(data.val_cuts) < len(val) / 10            # a cut per validation batch
+
+
+def test_read_line_files_is_read_lines(tmp_path):
+    """The array reader and the string rule agree: BOM, CRLF, CR, blank lines, inner and
+    surrounding (Unicode) whitespace, wide characters."""
+    text = "\ufeff anna \r\n\r\n\u3000bob\u00a0\rdé jà\n\t\n日本\u2028x\n last"
+    f = tmp_path / "a.txt"
+    f.write_bytes(text.encode("utf-8"))
+    got = lines.read_line_files([str(f)])
+    assert got.strings() == read_lines([("a.txt", text)]) == ["anna", "bob", "dé jà",
+                                                              "日本\u2028x", "last"]
+    assert got.read == 7 and got.n_chars == len(lines.clean_text(text))
+    with pytest.raises(CorpusError, match=r"line 3 has 257 characters"):
+        f.write_text("a\n\n" + "b" * 257)
+        lines.read_line_files([str(f)])
+
+
+def test_hashes_of_arrays_equal_hashes_of_strings():
+    words = ["anna", "bob", "dé jà", "日本", "a" * 256]
+    ls = from_strings(words)
+    assert np.array_equal(np.sort(ls.hashes()), lines.line_hashes(words))
+    assert len(set(lines.line_hashes(words + ["ab", "ba", "abb", "aab"]))) == 9
+    old = lines.line_hashes(["anna"], lines.BLAKE)
+    assert lines.count_new(["anna", "ann"], old, lines.BLAKE) == 1
+    assert lines.count_new(["anna", "ann"], old) == 2          # another hash: all look new
+
+
+def test_held_out_lines_are_the_runs_split(tmp_path):
+    """What bptt inspect reads: the held-out lines of a run's config, as the split made them."""
+    from bptt.text.config import Config
+    text = "\ufeff" + "\r\n".join(WORDS * 3) + "\r\n"
+    (tmp_path / "w.txt").write_text(text, encoding="utf-8")
+    cfg = Config(corpus=[str(tmp_path / "w.txt")], lines=True, val_fraction=0.2, seed=4)
+    want = split_lines(read_lines([("w.txt", text)]), 0.2, 4)[1]
+    assert lines.held_out_lines(cfg) == want and len(want) == 7

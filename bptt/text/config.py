@@ -63,16 +63,24 @@ class Config:
     eval_chars: int = 150_000  # validate on the first N held-out characters (the same ones each
     #                            time; the built-in corpus's 111,539 whole); 0: all (stream mode)
     log_every: int = 10        # a metrics.csv row every N steps (train loss averaged over them)
+    min_count: int = -1        # characters seen fewer than N times in the corpus are read as one
+    #                            unknown symbol (U+FFFD), never sampled; 0: every character kept;
+    #                            -1: N is one per million characters (``min_count_of``), chosen by
+    #                            measured runs on a source tree (docs/cli.md)
+    threads: int = 1           # BLAS threads of the matrix products (threadpoolctl); 0: the
+    #                            library's default (one per core); see docs/cli.md
     resume: bool = False       # continue the run in --out from its checkpoint
 
     def validate(self) -> "Config":
         """Raise ConfigError naming the flag of the first bad value; returns self."""
         for name in ("hidden", "layers", "seq_len", "batch", "steps", "checkpoint_every",
-                     "eval_every", "log_every", "seed", "eval_chars"):
-            low = 0 if name in ("seed", "eval_chars") else 1
+                     "eval_every", "log_every", "seed", "eval_chars", "min_count", "threads"):
+            low = {"seed": 0, "eval_chars": 0, "threads": 0, "min_count": -1}.get(name, 1)
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"{flag(name)}: expected an integer >= {low}, got {value!r}")
+                auto = " (-1: one per million characters)" if name == "min_count" else ""
+                raise ConfigError(f"{flag(name)}: expected an integer >= {low}{auto}, got "
+                                  f"{value!r}")
         for name, low, high in (("lr", 0, math.inf), ("clip", 0, math.inf),
                                 ("val_fraction", 0, 1)):
             value = getattr(self, name)
@@ -128,6 +136,11 @@ class Config:
         return StepSchedule(self.lr, self.lr_decay, self.lr_decay_every, self.lr_decay_start,
                             self.lr_warmup)
 
+    def min_count_of(self, n_chars: int) -> int:
+        """The --min-count of a corpus of ``n_chars`` characters: the one given, or (-1) one
+        per million characters, rounded down (0, nothing folded, under a million)."""
+        return self.min_count if self.min_count >= 0 else n_chars // AUTO_MIN_COUNT
+
     def run_dir(self) -> str:
         return self.out or os.path.join("runs", corpus_name(self.corpus, self.builtin))
 
@@ -136,6 +149,8 @@ class Config:
         return {f.name for f in dataclasses.fields(self)
                 if getattr(self, f.name) != getattr(Config(), f.name)}
 
+
+AUTO_MIN_COUNT = 1_000_000  # --min-count -1: fold characters rarer than one in this many
 
 # Built-in corpora that are read one sample per line; their defaults replace Config's for every
 # field the user does not give (chosen by measured runs, see the README).
@@ -169,4 +184,4 @@ def flag(field: str) -> str:
 
 # Fields a resumed run may take from the command line; the others must match the checkpoint.
 RESUMABLE = ("steps", "checkpoint_every", "eval_every", "eval_chars", "log_every", "lr", "clip",
-             "out", "resume", "corpus")
+             "out", "resume", "corpus", "threads")

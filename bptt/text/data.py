@@ -9,152 +9,40 @@ next chunk; after the last chunk it wraps to 0, where the carried state is reset
 """
 
 import codecs
-import fnmatch
 import hashlib
-import os
-from collections.abc import Iterator, Sequence
-from importlib import resources
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-BUILTIN = "tinyshakespeare"       # the corpus used when none is named
-# The corpora shipped inside the package (bptt/corpus/<name>.txt), picked by name with --builtin.
-BUILTINS = {
-    "tinyshakespeare": "Tiny Shakespeare: 1,115,394 characters of plays (public domain)",
-    "names": "5,163 first names, one per line (US Census 1990, public domain); implies --lines",
-}
+from .files import (
+    BOM,
+    BUILTIN,
+    BUILTINS,
+    Chosen,
+    Cleaner,
+    CorpusError,
+    builtin_path,
+    choose_files,
+    clean_text,
+    convert_hint,
+    corpus_name,
+    describe_files,
+    is_text,
+    list_files,
+    not_utf8,
+    read_corpus,
+    read_files,
+    read_texts,
+    skipped_lines,
+    text_kind,
+)
 
-
-class CorpusError(ValueError):
-    """A corpus that cannot be used: missing, empty, not UTF-8, or too small for the settings."""
-
-
-def builtin_path(name: str = BUILTIN) -> str:
-    """Path of a corpus shipped inside the package (a key of BUILTINS)."""
-    if name not in BUILTINS:
-        raise CorpusError(f"--builtin: expected one of {', '.join(BUILTINS)}, got {name!r}")
-    return str(resources.files("bptt") / "corpus" / f"{name}.txt")
-
-
-def corpus_name(paths: Sequence[str], builtin: str = "") -> str:
-    """A short name for a run folder: the built-in corpus's name, or the first path's file name
-    without extension (``tinyshakespeare`` when there is neither). ``.`` and ``..`` are named
-    after the folder they stand for (else the run would go to ``runs/.``, or ``runs/..``)."""
-    if builtin or not paths:
-        return builtin or BUILTIN
-    base = os.path.basename(os.path.abspath(paths[0]))
-    return os.path.splitext(base)[0] or "corpus"
-
-
-def list_files(paths: Sequence[str], skip: str | None = None) -> list[str]:
-    """The files named by ``paths`` (see ``choose_files``), without the non-text ones of folders."""
-    return choose_files(paths, skip)[0]
-
-
-def choose_files(paths: Sequence[str], skip: str | None = None, include: Sequence[str] = (),
-                 builtin: str = "") -> tuple[list[str], list[str]]:
-    """(files, skipped): the files named by ``paths``, in the order given. A folder stands for
-    every file below it (recursively, sorted by path, names starting with '.' skipped, and the
-    folder ``skip`` too: a run folder inside the corpus folder is not part of the corpus); with
-    ``include`` (glob patterns), only those whose path inside the folder matches one of them
-    (``*`` matches ``/`` too: ``*.py`` is every Python file). Files of a folder that are not
-    text (``is_text``) go to ``skipped``; a file named itself is always read (and must be UTF-8).
-    No paths: the built-in corpus ``builtin`` (default BUILTIN)."""
-    if not paths:
-        return [builtin_path(builtin or BUILTIN)], []
-    skip = os.path.realpath(skip) if skip else None
-    files, skipped = [], []
-    for path in paths:
-        if os.path.isfile(path):
-            files.append(path)
-        elif os.path.isdir(path):
-            found = []
-            for root, dirs, names in os.walk(path):
-                dirs[:] = [d for d in dirs if not d.startswith(".")
-                           and os.path.realpath(os.path.join(root, d)) != skip]
-                found += [os.path.join(root, n) for n in names if not n.startswith(".")]
-            if include:
-                found = [f for f in found if any(
-                    fnmatch.fnmatchcase(os.path.relpath(f, path).replace(os.sep, "/"), glob)
-                    for glob in include)]
-            if not found:
-                what = f" matching --include {' '.join(include)}" if include else ""
-                raise CorpusError(f"corpus folder {path} holds no files{what}")
-            for f in sorted(found):
-                (files if is_text(f) else skipped).append(f)
-        else:
-            raise CorpusError(f"corpus {path}: no such file or folder")
-    if not files:
-        raise CorpusError(f"corpus {', '.join(paths)}: no text files (skipped {len(skipped)} "
-                          f"that are not UTF-8 text: {', '.join(skipped[:3])})")
-    return files, skipped
-
-
-def is_text(path: str) -> bool:
-    """Whether a file is UTF-8 text: no NUL byte in its first block and valid UTF-8 throughout
-    (read CHUNK bytes at a time). An unreadable file counts as text (reading it says why)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(8192)
-            if b"\0" in raw:
-                return False
-            while raw:
-                decoder.decode(raw)
-                raw = fh.read(CHUNK)
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
-def describe_files(files: Sequence[str], skipped: Sequence[str]) -> list[str]:
-    """The lines a run prints about its corpus files: how many and how many bytes, and (if any)
-    how many files of its folders were skipped as not text, with a few of their names."""
-    size = sum(os.path.getsize(f) for f in files)
-    out = [f"corpus: {len(files)} file{'s' * (len(files) != 1)}, {size:,} bytes"]
-    if skipped:
-        names = ", ".join(os.path.basename(f) for f in skipped[:3])
-        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-        out.append(f"skipped {len(skipped)} file{'s' * (len(skipped) != 1)} that are not UTF-8 "
-                   f"text: {names}{more}")
-    return out
-
-
-def read_texts(paths: Sequence[str], skip: str | None = None, builtin: str = "",
-               include: Sequence[str] = ()) -> list[tuple[str, str]]:
-    """(file, text) of every file named by ``paths`` (see ``choose_files``; ``skip``: a folder
-    left out; ``include``: globs of folder files), decoded as UTF-8; no paths: the built-in
-    corpus ``builtin`` (default BUILTIN).
-    Raises CorpusError naming the problem, also when all of them are empty."""
-    return read_files(choose_files(paths, skip, include, builtin)[0])
-
-
-def read_files(files: Sequence[str]) -> list[tuple[str, str]]:
-    """(file, text) of each of ``files``, decoded as UTF-8 (see ``read_texts``)."""
-    texts = []
-    for f in files:
-        try:
-            with open(f, "rb") as fh:
-                raw = fh.read()
-        except OSError as err:
-            raise CorpusError(f"corpus {f}: cannot read ({err.strerror or err})") from None
-        try:
-            texts.append((f, raw.decode("utf-8")))
-        except UnicodeDecodeError as err:
-            raise CorpusError(f"corpus {f}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset "
-                              f"{err.start})") from None
-    if not any(text for _, text in texts):
-        raise CorpusError(f"corpus {', '.join(files)}: empty")
-    return texts
-
-
-def read_corpus(paths: Sequence[str], skip: str | None = None, builtin: str = "",
-                include: Sequence[str] = ()) -> str:
-    """The text of all files named by ``paths`` joined as they are (see ``read_texts``)."""
-    return "".join(text for _, text in read_texts(paths, skip, builtin, include))
+# the corpus files' names (bptt.text.files) are found here too, as before they had a module
+__all__ = ["BOM", "BUILTIN", "BUILTINS", "CHUNK", "Batches", "Chosen", "Cleaner", "Corpus",
+           "CorpusError", "StreamData", "UNKNOWN", "Vocab", "builtin_path", "choose_files",
+           "clean_text", "convert_hint", "corpus_name", "describe_files", "eval_chunks",
+           "fingerprint", "id_dtype", "is_text", "list_files", "not_utf8", "read_corpus",
+           "read_files", "read_texts", "skipped_lines", "split", "text_kind"]
 
 
 CHUNK = 1 << 22          # bytes of a corpus read, decoded and encoded at a time
@@ -171,12 +59,14 @@ class Corpus:
     """
 
     def __init__(self, paths: Sequence[str], skip: str | None = None, builtin: str = "",
-                 files: Sequence[str] | None = None):
+                 files: Sequence[str] | None = None,
+                 progress: Callable[[str, int], None] | None = None):
         """``files``: the files to read, as ``choose_files`` lists them (else from ``paths``,
-        ``skip`` and ``builtin`` as in ``read_texts``)."""
+        ``skip`` and ``builtin`` as in ``read_texts``). ``progress(what, bytes)``, if given, is
+        called after each chunk read ("read") and encoded ("encoded") with the bytes so far."""
         if files is None:
             files = list_files(paths, skip) if paths else [builtin_path(builtin or BUILTIN)]
-        self.files = list(files)
+        self.files, self.progress = list(files), progress or (lambda what, done: None)
         sha, counts = hashlib.sha256(), np.zeros(UNICODE, np.int64)
         self.n_chars = self.n_bytes = 0
         for raw, points in self._chunks():
@@ -184,15 +74,19 @@ class Corpus:
             counts += np.bincount(points, minlength=UNICODE)
             self.n_chars += len(points)
             self.n_bytes += len(raw)
+            self.progress("read", self.n_bytes)
         if not self.n_chars:
             raise CorpusError(f"corpus {', '.join(self.files)}: empty")
         self.sha256 = sha.hexdigest()
-        self.chars = "".join(map(chr, np.flatnonzero(counts)))   # sorted by code point
+        seen = np.flatnonzero(counts)
+        self.chars = "".join(map(chr, seen))   # sorted by code point
+        self.counts = dict(zip(self.chars, counts[seen].tolist(), strict=True))
 
     def _chunks(self) -> Iterator[tuple[bytes, np.ndarray]]:
-        """(raw bytes, their code points) of every file, CHUNK bytes at a time."""
+        """(raw bytes, the code points of their text after ``clean_text``) of every file,
+        CHUNK bytes at a time."""
         for f in self.files:
-            decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
+            decoder, clean, offset = codecs.getincrementaldecoder("utf-8")(), Cleaner(), 0
             try:
                 with open(f, "rb") as fh:
                     while True:
@@ -200,35 +94,39 @@ class Corpus:
                         pending = len(decoder.getstate()[0])
                         try:
                             if not pending and raw.isascii():
-                                points = np.frombuffer(raw, np.uint8)
+                                points = np.frombuffer(clean(raw, not raw), np.uint8)
                             else:
-                                points = _code_points(decoder.decode(raw, final=not raw))
+                                text = clean(decoder.decode(raw, final=not raw), not raw)
+                                points = _code_points(text)
                         except UnicodeDecodeError as err:
-                            at = offset - pending + err.start
-                            data = err.object
-                            raise CorpusError(f"corpus {f}: not UTF-8 text (byte "
-                                              f"0x{data[err.start]:02x} at offset {at})") from None
+                            raise not_utf8(f, err.object[err.start],
+                                           offset - pending + err.start) from None
+                        if len(raw) or len(points):     # the last: a CR held back
+                            yield raw, points
                         if not raw:
                             break
-                        yield raw, points
                         offset += len(raw)
             except OSError as err:
                 raise CorpusError(f"corpus {f}: cannot read ({err.strerror or err})") from None
 
     def encode(self, vocab: "Vocab") -> np.ndarray:
-        """(N,) ids of the whole corpus, dtype ``id_dtype(vocab.size)``. ValueError naming a
-        character of the corpus not in ``vocab``."""
+        """(N,) ids of the whole corpus, dtype ``id_dtype(vocab.size)``; characters outside
+        ``vocab`` are its unknown symbol. ValueError naming one if it has none."""
         missing = set(self.chars) - set(vocab.chars)
-        if missing:
+        if missing and not vocab.unknown:
             c = min(missing)
             raise ValueError(f"text: character {c!r} (U+{ord(c):04X}) is not in the vocabulary")
         dtype = id_dtype(vocab.size)
-        lut = np.zeros(ord(max(self.chars)) + 1, dtype)
-        lut[vocab._points[vocab._points < len(lut)]] = np.flatnonzero(vocab._points < len(lut))
-        ids, at = np.empty(self.n_chars, dtype), 0
-        for _, points in self._chunks():
+        top = ord(max(self.chars)) + 1
+        lut = vocab.encode_points(np.arange(top, dtype=np.uint32), dtype) if vocab.unknown \
+            else np.zeros(top, dtype)
+        if not vocab.unknown:
+            lut[vocab._points[vocab._points < top]] = np.flatnonzero(vocab._points < top)
+        ids, at, done = np.empty(self.n_chars, dtype), 0, 0
+        for raw, points in self._chunks():
             np.take(lut, points, out=ids[at: at + len(points)])
-            at += len(points)
+            at, done = at + len(points), done + len(raw)
+            self.progress("encoded", done)
         if at != self.n_chars:
             raise CorpusError(f"corpus {', '.join(self.files)}: changed while it was read")
         return ids
@@ -251,22 +149,42 @@ def _code_points(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
 
 
-class Vocab:
-    """The characters of a text, sorted by code point; ids are positions in that order."""
+UNKNOWN = "\ufffd"      # the symbol rare characters are folded into (--min-count)
 
-    def __init__(self, chars: str):
+
+class Vocab:
+    """The characters of a text, sorted by code point; ids are positions in that order.
+
+    ``unknown``: "" or UNKNOWN (one of ``chars``), the symbol that every character outside the
+    vocabulary is read as (a run trained with --min-count folds its rare characters into it).
+    """
+
+    def __init__(self, chars: str, unknown: str = ""):
         if not isinstance(chars, str):
             raise TypeError(f"chars: expected a str, got {type(chars).__name__}")
         if len(set(chars)) != len(chars) or list(chars) != sorted(chars):
             raise ValueError("chars: expected distinct characters sorted by code point")
         if not chars:
             raise ValueError("chars: expected at least one character")
-        self.chars = chars
+        if unknown not in ("", UNKNOWN) or unknown not in chars:
+            raise ValueError(f"unknown: expected '' or {UNKNOWN!r} in chars, got {unknown!r}")
+        self.chars, self.unknown = chars, unknown
         self._points = _code_points(chars)
 
     @classmethod
     def from_text(cls, text: str) -> "Vocab":
         return cls("".join(sorted(set(text))))
+
+    @classmethod
+    def from_counts(cls, counts: dict[str, int], min_count: int = 0,
+                    keep: str = "") -> "Vocab":
+        """The characters of ``counts`` (character -> occurrences) seen at least ``min_count``
+        times, and the characters of ``keep``; the others folded into UNKNOWN (added only if
+        there is one to fold)."""
+        chars = {c for c, n in counts.items() if n >= min_count} | set(keep)
+        fold = len(chars) < len(counts.keys() | set(keep))
+        return cls("".join(sorted(chars | {UNKNOWN} if fold else chars)),
+                   UNKNOWN if fold else "")
 
     @property
     def size(self) -> int:
@@ -276,20 +194,42 @@ class Vocab:
         return len(self.chars)
 
     def missing(self, text: str) -> str:
-        """The distinct characters of ``text`` not in the vocabulary, in order of appearance."""
+        """The distinct characters of ``text`` not in the vocabulary, in order of appearance
+        ("" when it has an unknown symbol: they read as that)."""
+        if self.unknown:
+            return ""
         known = set(self.chars)
         return "".join(dict.fromkeys(c for c in text if c not in known))
 
     def encode(self, text: str) -> np.ndarray:
-        """(N,) int64 ids. ValueError naming the first character not in the vocabulary."""
-        points = _code_points(text)
-        ids = np.searchsorted(self._points, points)
-        ok = ids < len(self._points)
-        ok[ok] = self._points[ids[ok]] == points[ok]
-        if not ok.all():
-            c = chr(points[np.argmin(ok)])
-            raise ValueError(f"text: character {c!r} (U+{ord(c):04X}) is not in the vocabulary")
-        return ids.astype(np.int64)
+        """(N,) int64 ids. ValueError naming the first character not in the vocabulary (none
+        with an unknown symbol)."""
+        return self.encode_points(_code_points(text), np.int64)
+
+    def encode_points(self, points: np.ndarray, dtype=np.int64) -> np.ndarray:
+        """(N,) ids of code points (any unsigned integer array), as ``encode``: by binary search
+        for a short text, by one lookup table (no int64 copy of the text) for a long one."""
+        unk = self.chars.index(self.unknown) if self.unknown else -1
+        if len(points) < 1 << 16:
+            ids = np.searchsorted(self._points, points)
+            ok = ids < len(self._points)
+            ok[ok] = self._points[ids[ok]] == points[ok]
+            if not ok.all() and unk < 0:
+                self._refuse(points[np.argmin(ok)])
+            ids[~ok] = unk
+            return ids.astype(dtype)
+        top = int(points.max()) + 1
+        lut = np.full(top, unk, np.int64)
+        inside = self._points < top
+        lut[self._points[inside]] = np.flatnonzero(inside)
+        if unk < 0 and (lut[np.bincount(points, minlength=top) > 0] < 0).any():
+            self._refuse(points[np.argmax(lut[points] < 0)])
+        return lut.astype(dtype)[points]
+
+    @staticmethod
+    def _refuse(point) -> None:
+        c = chr(point)
+        raise ValueError(f"text: character {c!r} (U+{ord(c):04X}) is not in the vocabulary")
 
     def decode(self, ids) -> str:
         return "".join(self.chars[i] for i in np.asarray(ids).reshape(-1))

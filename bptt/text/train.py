@@ -3,7 +3,7 @@
 A run folder holds ``checkpoint.npz`` (bptt.text.checkpoint), ``metrics.csv`` and ``loss.png``
 (bptt.text.record). Two objects carry a run: its changing state, one ``RunState``
 (bptt.text.state) that the checkpoint saves and restores whole, and its data, one object with the
-interface of ``bptt.text.data.StreamData``. One step reads batch ``position`` of the epoch, runs
+interface of ``bptt.text.data.StreamData`` (read by bptt.text.rundata). One step reads batch ``position`` of the epoch, runs
 forward and backward (from the carried state when the data carries state over: truncated BPTT),
 clips the global gradient norm and takes an Adam (with --weight-decay, AdamW) step at the rate
 the schedule gives for the step (``Config.schedule``). Nothing depends on ``steps`` except where
@@ -30,18 +30,10 @@ from ..nn.optim import Adam, AdamW, clip_grad_norm
 from . import checkpoint as ckpt
 from . import lines
 from .config import RESUMABLE, Config, ConfigError, DivergedError, RunError, flag, with_preset
-from .data import (
-    Corpus,
-    StreamData,
-    Vocab,
-    choose_files,
-    describe_files,
-    fingerprint,
-    read_files,
-    split,
-)
+from .data import Vocab
 from .lm import CharLM, evaluating, sample
 from .record import METRICS, PLOT, Meter, Record
+from .rundata import load_data
 from .runlock import RunLock
 from .state import RunState
 
@@ -77,11 +69,29 @@ def train(config: Config, overrides: Iterable[str] | None = None,
     """
     cfg, arrays, meta, lock = _resolve(config, overrides)
     try:
-        return _run(cfg, arrays, meta, lock, progress, log)
+        with blas_threads(cfg.threads):
+            return _run(cfg, arrays, meta, lock, progress, log)
     except OSError as err:                # a full disk, a read-only or vanished run folder
         raise OSError(_write_failed(err, cfg.out)) from None
+    except KeyboardInterrupt:             # a second signal: stopped at once
+        raise KeyboardInterrupt(_stopped_at_once(cfg.out)) from None
     finally:
         lock.release()
+
+
+def _stopped_at_once(out: str) -> str:
+    """What a second Ctrl-C leaves: the last complete checkpoint (the one being written, if any,
+    is discarded whole) and how to go on."""
+    path = os.path.join(out, CHECKPOINT)
+    if not os.path.exists(path):
+        return (f"stopped at once by a second signal, before the first checkpoint: delete {out} "
+                "and start again")
+    try:
+        step = f" (step {ckpt.load(path)[1]['step']})"
+    except (ckpt.CheckpointError, KeyError):
+        step = ""
+    return (f"stopped at once by a second signal; the last checkpoint {path}{step} is kept: "
+            f"continue with: bptt train --out {shlex.quote(out)} --resume")
 
 
 def _write_failed(err: OSError, out: str) -> str:
@@ -108,8 +118,10 @@ def _run(cfg: Config, arrays: dict, meta: dict, lock: RunLock, progress: bool | 
          log: Callable[[str], None] | None) -> Result:
     """The body of ``train``; ``lock``: the run folder's, held from before its first write."""
     out, path = cfg.out, os.path.join(cfg.out, CHECKPOINT)
-    data, vocab, fixed_arrays, fixed = _data(cfg, meta, path, log)
+    data, vocab, fixed_arrays, fixed, notes = load_data(cfg, meta, path, log)
     run = _start(cfg, vocab, data, arrays, meta, path)
+    for line in notes if log else ():             # once the run is sure to start
+        log(line)
     if meta and log:
         log(f"resuming {out} at step {run.step} of {cfg.steps}")
 
@@ -242,9 +254,38 @@ def _sample(run: RunState, vocab: Vocab, in_lines: bool) -> str:
     of the run's generator (the run's own stream is untouched)."""
     gen = np.random.default_rng()
     gen.bit_generator.state = run.rng.bit_generator.state
-    if in_lines:
-        return "\n".join(lines.sample_lines(run.model, vocab, 10, lines.MAX_LINE, rng=gen))
-    return sample(run.model, vocab, 200, temperature=1.0, rng=gen)
+    with never_unknown(run.model, vocab):
+        if in_lines:
+            return "\n".join(lines.sample_lines(run.model, vocab, 10, lines.MAX_LINE, rng=gen))
+        return sample(run.model, vocab, 200, temperature=1.0, rng=gen)
+
+
+@contextmanager
+def never_unknown(model: CharLM, vocab: Vocab):
+    """Within the block the model never predicts the vocabulary's unknown symbol (its output
+    bias is -1e30, a probability of exactly 0 at any temperature); then the bias as it was."""
+    if not vocab.unknown:
+        yield model
+        return
+    bias = model.head.params["bias"]
+    i = vocab.chars.index(vocab.unknown)
+    was = bias[i].copy()
+    bias[i] = -1e30
+    try:
+        yield model
+    finally:
+        bias[i] = was
+
+
+@contextmanager
+def blas_threads(n: int):
+    """Within the block the BLAS library uses ``n`` threads (0: its default)."""
+    if not n:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
 
 
 def _check_parameters(run: RunState, path: str) -> None:
@@ -333,7 +374,8 @@ def _resolve_locked(config: Config, overrides: Iterable[str] | None) -> tuple[Co
         raise RunError(f"nothing to resume: {path} does not exist")
     arrays, meta = ckpt.load(path)
     try:
-        stored = Config(**meta["config"]).validate()
+        # runs from before these options: no folding, the BLAS library's threads
+        stored = Config(**{"min_count": 0, "threads": 0, **meta["config"]}).validate()
     except (KeyError, TypeError, ConfigError) as err:
         raise ckpt.CheckpointError(f"{path}: bad config in checkpoint ({err})") from None
     given = set(RESUMABLE if overrides is None else overrides)
@@ -342,67 +384,30 @@ def _resolve_locked(config: Config, overrides: Iterable[str] | None) -> tuple[Co
         mine, theirs = getattr(config, f.name), getattr(stored, f.name)
         if f.name in given and mine != theirs:
             if f.name not in RESUMABLE:
-                raise ConfigError(f"{flag(f.name)} {mine} differs from the run's {theirs}; drop "
+                raise ConfigError(f"{flag(f.name)} {_shown(mine)} differs from the run's "
+                                  f"{_shown(theirs)}; drop "
                                   "it to resume, or start a new run in another --out")
             changes[f.name] = mine
     changes.update(out=out, resume=True, corpus=_absolute(changes.get("corpus") or stored.corpus))
     cfg = dataclasses.replace(stored, **changes).validate()
     if cfg.lines and "eval_chars" in changes:
         with_preset(cfg, {"eval_chars"})        # the error: not used with --lines
+    step = meta.get("step")
+    if isinstance(step, int) and step >= cfg.steps:   # said before the corpus is read
+        raise ConfigError(f"--steps: the run in {out} is already at step {step}; pass "
+                          f"--steps larger than {step} to continue it")
     return cfg, arrays, meta
+
+
+def _shown(value) -> str:
+    """A config value as the command line writes it (a list as its items)."""
+    if isinstance(value, list):
+        return " ".join(shlex.quote(str(v)) for v in value) if value else "(none)"
+    return str(value)
 
 
 def _absolute(paths: list) -> list:
     return [os.path.abspath(p) for p in paths]
-
-
-def _data(cfg: Config, meta: dict, path: str,
-          log: Callable[[str], None] | None = None) -> tuple[object, Vocab, dict, dict]:
-    """The run's data (StreamData or LineData), its vocabulary, and the arrays and metadata that
-    stay fixed over the run (config, vocabulary, corpus fingerprint and files; in lines mode the
-    training lines' hashes). On a resume the corpus must be the one the run started with."""
-    # skip: a run folder inside a corpus folder
-    files, skipped = choose_files(cfg.corpus, cfg.out, cfg.include, cfg.builtin)
-    if log and any(os.path.isdir(p) for p in cfg.corpus):    # files chosen from a folder
-        for line in describe_files(files, skipped):
-            log(line)
-    if cfg.lines:
-        texts = read_files(files)
-        text = "".join(t for _, t in texts)
-        sha256, n_chars = fingerprint(text), len(text)
-    else:             # read in bounded chunks: never the whole text as a str (issue 14)
-        corpus = Corpus([], files=files)
-        sha256, n_chars = corpus.sha256, corpus.n_chars
-    if meta and meta.get("corpus_sha256") != sha256:
-        was = (f" ({meta['corpus_files']} files, {meta['corpus_bytes']:,} bytes; now "
-               f"{len(files)})") if isinstance(meta.get("corpus_bytes"), int) else ""
-        raise RunError(f"the corpus differs from the one the run in {cfg.out} was trained on"
-                       f"{was}")
-    if cfg.lines:
-        train_lines, val_lines = lines.split_lines(lines.read_lines(texts), cfg.val_fraction,
-                                                   cfg.seed)
-        vocab = lines.vocabulary(train_lines + val_lines)
-    else:
-        vocab = Vocab(corpus.chars)
-    if meta:
-        try:
-            vocab = Vocab(meta["vocab"])
-        except (KeyError, TypeError, ValueError) as err:
-            raise ckpt.CheckpointError(f"{path}: bad vocabulary in checkpoint ({err})") from None
-    fixed = {"config": dataclasses.asdict(cfg), "vocab": vocab.chars,
-             "corpus_sha256": sha256, "corpus_chars": n_chars, "corpus_files": len(files),
-             "corpus_bytes": sum(os.path.getsize(f) for f in files)}  # --include is in config
-    if not cfg.lines:
-        try:
-            ids = corpus.encode(vocab)
-        except ValueError as err:
-            raise ckpt.CheckpointError(f"{path}: vocabulary does not cover the corpus ({err})") \
-                from None
-        train_ids, val_ids = split(ids, cfg.val_fraction)
-        return StreamData(train_ids, val_ids, cfg.batch, cfg.seq_len, cfg.eval_chars), vocab, \
-            {}, fixed
-    data = lines.LineData(train_lines, val_lines, vocab, cfg.batch)
-    return data, vocab, {"lines/train_hashes": lines.line_hashes(train_lines)}, fixed
 
 
 def _start(cfg: Config, vocab: Vocab, data, arrays: dict, meta: dict, path: str) -> RunState:
@@ -475,6 +480,7 @@ class Loaded:
     meta: dict                 # the checkpoint's metadata (step, last_val, best, ...)
     path: str                  # the checkpoint file read
     seen: np.ndarray | None    # lines mode: the training lines' hashes (bptt.text.lines)
+    line_hash: str = lines.BLAKE   # the hash function of ``seen`` (lines.count_new's kind)
 
 
 def load_run(path: str, latest: bool = False) -> Loaded:
@@ -485,8 +491,8 @@ def load_run(path: str, latest: bool = False) -> Loaded:
         path = best if os.path.exists(best) and not latest else os.path.join(path, CHECKPOINT)
     arrays, meta = ckpt.load(path)
     try:
-        cfg = Config(**meta["config"]).validate()
-        vocab = Vocab(meta["vocab"])
+        cfg = Config(**{"min_count": 0, "threads": 0, **meta["config"]}).validate()
+        vocab = Vocab(meta["vocab"], meta.get("unknown", ""))
         check_sizes(cfg, vocab.size, arrays, path)
         model = CharLM(vocab.size, cfg.cell, cfg.hidden, cfg.layers, np.dtype(cfg.dtype),
                        **_model_options(cfg)).eval()          # for sampling: no dropout
@@ -498,7 +504,10 @@ def load_run(path: str, latest: bool = False) -> Loaded:
     if cfg.lines and (seen is None or seen.ndim != 1 or seen.dtype != np.uint64):
         raise ckpt.CheckpointError(f"{path}: lines/train_hashes: expected a 1-d uint64 array, "
                                    f"got {None if seen is None else (seen.dtype, seen.shape)}")
-    return Loaded(model, vocab, cfg, meta, path, seen)
+    kind = meta.get("line_hash", lines.BLAKE)
+    if kind not in (lines.BLAKE, lines.POLY):
+        raise ckpt.CheckpointError(f"{path}: unknown line_hash {kind!r}")
+    return Loaded(model, vocab, cfg, meta, path, seen, kind)
 
 
 def load_model(path: str, latest: bool = False) -> tuple[CharLM, Vocab, dict]:
