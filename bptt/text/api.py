@@ -30,6 +30,7 @@ from .lm import CharLM, check_sampling, sample
 from .progress import bar_class
 from .record import METRICS, PLOT, read_rows
 from .runlock import RunLock
+from .train import never_unknown
 
 # The files of a run that ``overwrite=True`` removes (nothing else in the folder is touched).
 RUN_FILES = (training.CHECKPOINT, training.BEST, METRICS, PLOT)
@@ -230,6 +231,7 @@ class Model:
         self.step: int = int(run.meta.get("step", 0))
         self.path: str = run.path
         self._vocab, self._seen, self._meta = run.vocab, run.seen, run.meta
+        self._line_hash = run.line_hash
         self._initial: CharLM | None = None
 
     def __repr__(self) -> str:
@@ -258,18 +260,20 @@ class Model:
             if count is not None:
                 raise ValueError(f"count: for runs trained with lines=True; {self.path} reads "
                                  "its corpus as one stream (use length)")
-            return sample(self.lm, self._vocab, length, temperature, top_k, prime, rng)
+            with never_unknown(self.lm, self._vocab):
+                return sample(self.lm, self._vocab, length, temperature, top_k, prime, rng)
         count = 10 if count is None else count
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ValueError(f"count: expected an integer >= 1, got {count!r}")
-        return lines_mode.sample_lines(self.lm, self._vocab, count, length, temperature, top_k,
-                                       prime, rng)
+        with never_unknown(self.lm, self._vocab):
+            return lines_mode.sample_lines(self.lm, self._vocab, count, length, temperature,
+                                           top_k, prime, rng)
 
     def new_samples(self, samples: list[str]) -> int:
         """Lines mode: how many of ``samples`` are not lines the model was trained on."""
         if not self.config.lines:
             raise ValueError(f"new_samples: for runs trained with lines=True; {self.path} is not")
-        return lines_mode.count_new(samples, self._seen)
+        return lines_mode.count_new(samples, self._seen, self._line_hash)
 
     def hidden_states(self, text: str) -> HiddenStates:
         """Every layer's state after every character of ``text``, read from the zero state (a run

@@ -67,8 +67,8 @@ class Config:
     #                            unknown symbol (U+FFFD), never sampled; 0: every character kept;
     #                            -1: N is one per million characters (``min_count_of``), chosen by
     #                            measured runs on a source tree (docs/cli.md)
-    threads: int = 1           # BLAS threads of the matrix products (threadpoolctl); 0: the
-    #                            library's default (one per core); see docs/cli.md
+    threads: int = 0           # BLAS threads of the matrix products (threadpoolctl); 0: the
+    #                            library's default (one per core); 1 on a busy machine (docs/cli.md)
     resume: bool = False       # continue the run in --out from its checkpoint
 
     def validate(self) -> "Config":

@@ -3,13 +3,13 @@
 A run folder holds ``checkpoint.npz`` (bptt.text.checkpoint), ``metrics.csv`` and ``loss.png``
 (bptt.text.record). Two objects carry a run: its changing state, one ``RunState``
 (bptt.text.state) that the checkpoint saves and restores whole, and its data, one object with the
-interface of ``bptt.text.data.StreamData`` (read by bptt.text.rundata). One step reads batch ``position`` of the epoch, runs
-forward and backward (from the carried state when the data carries state over: truncated BPTT),
-clips the global gradient norm and takes an Adam (with --weight-decay, AdamW) step at the rate
-the schedule gives for the step (``Config.schedule``). Nothing depends on ``steps`` except where
-the loop stops, so a run resumed from step k goes on exactly as if it had never stopped; the
-model is in training mode (dropout) for the steps and in evaluation mode for validation and
-sampling.
+interface of ``bptt.text.data.StreamData`` (read by bptt.text.rundata). One step reads batch
+``position`` of the epoch, runs forward and backward (from the carried state when the data
+carries state over: truncated BPTT), clips the global gradient norm and takes an Adam (with
+--weight-decay, AdamW) step at the rate the schedule gives for the step (``Config.schedule``).
+Nothing depends on ``steps`` except where the loop stops, so a run resumed from step k goes on
+exactly as if it had never stopped; the model is in training mode (dropout) for the steps and in
+evaluation mode for validation and sampling.
 """
 
 import dataclasses
@@ -26,7 +26,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..nn.layers import GATES
-from ..nn.optim import Adam, AdamW, clip_grad_norm
+from ..nn.optim import Adam, AdamW, clip_grad_norm_
 from . import checkpoint as ckpt
 from . import lines
 from .config import RESUMABLE, Config, ConfigError, DivergedError, RunError, flag, with_preset
@@ -190,14 +190,14 @@ def _step(run: RunState, x, y, lengths, clip: float, path: str) -> tuple[float, 
     final state). DivergedError, before the update, if the loss or gradient is NaN/inf."""
     try:
         loss, state = run.model.loss_and_grads(x, y, run.carried, lengths)
-        norm = clip_grad_norm(run.model.grads, clip if clip > 0 else math.inf)
+        norm = clip_grad_norm_(run.model.parameters(), clip if clip > 0 else math.inf)
     except FloatingPointError:                  # NaN/inf inside the model's forward
         loss = norm = math.nan
     if not (math.isfinite(loss) and math.isfinite(norm)):
         what = "loss" if not math.isfinite(loss) else "gradient norm"
         raise DivergedError(f"the {what} became {loss if what == 'loss' else norm} at step "
                             f"{run.step + 1}; {_kept(path)}")
-    run.opt.step(run.model.params, run.model.grads)
+    run.opt.step()
     return loss, state
 
 

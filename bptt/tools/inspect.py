@@ -31,6 +31,7 @@ import numpy as np
 
 from ..nn.layers import GRU, LSTM, RNN
 from ..text.data import CorpusError, Vocab, fingerprint, read_texts, split
+from ..text.data import clean_text as clean  # the one rule: BOM dropped, CRLF and CR as LF
 from ..text.lines import read_lines, split_lines
 from ..text.probe import (  # noqa: F401 (the measurements, re-exported for the report)
     GATE_NAMES,
@@ -78,12 +79,6 @@ def passage_ids(text: str, vocab: Vocab, what: str) -> np.ndarray:
     return vocab.encode(text)
 
 
-def clean(text: str) -> str:
-    """A text as training reads it: a byte-order mark at its start dropped, CRLF and CR read
-    as LF. (Kept here until the trainer's own cleaning function replaces it.)"""
-    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-
-
 def _corpus(meta: dict) -> list[tuple[str, str]]:
     """The run's corpus read again, (file, text) pairs; InspectError if it cannot be read or
     changed since the run was trained (its fingerprint is in the checkpoint)."""
@@ -102,9 +97,9 @@ def validation_text(meta: dict, length: int) -> str:
     """The first ``length`` characters of the run's held-out text (its corpus read again and
     split as ``bptt train`` split it), cleaned as training reads it (``clean``)."""
     cfg = Config(**meta["config"])
-    text = "".join(t for _, t in _corpus(meta))
+    text = "".join(clean(t) for _, t in _corpus(meta))              # as training reads it
     start = split(np.arange(len(text)), cfg.val_fraction)[1][0]    # where the held-out part starts
-    return clean(text[start : start + length])
+    return text[start : start + length]
 
 
 def initial_of(meta: dict, vocab: Vocab):
