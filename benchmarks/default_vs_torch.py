@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -136,6 +137,33 @@ def run_bptt(extra: list[str], budget_s: float, tmp: str, poll: float) -> dict:
             "stopped": stopped, "eval_every": cfg.eval_every}
 
 
+class LoadSampler:
+    """Samples the 1-minute load average every ``every`` seconds in a thread while in use."""
+
+    def __init__(self, every: float):
+        self.every, self.samples = every, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while True:
+            self.samples.append(os.getloadavg()[0])
+            if self._stop.wait(self.every):
+                return
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> tuple[float, float]:
+        """(mean, max) of the samples."""
+        return sum(self.samples) / len(self.samples), max(self.samples)
+
+
 def cpu_model() -> str:
     try:
         text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
@@ -160,7 +188,7 @@ def _secs(seconds: float) -> str:
 
 
 def table(marks: list[float], unit: str, torch_out: dict, bptt_out: dict, cpu: str,
-          commands: list[str], load: list[float]) -> str:
+          commands: list[str], load: list[tuple[float, float]]) -> str:
     """The Markdown report: one row per run, a column per mark, then the notes."""
     scale = 60 if unit == "min" else 1
     head = ["validation loss at training clock", *[f"{m:g} {unit}" for m in marks],
@@ -183,8 +211,10 @@ def table(marks: list[float], unit: str, torch_out: dict, bptt_out: dict, cpu: s
     lines += [
         f"CPU: {cpu} (`lscpu` model name), {os.cpu_count()} logical CPUs; torch "
         f"{torch_out['torch']}, threads: {torch_out['threads']}; the two runs back to back; "
-        "1-minute load average before, between and after: "
-        f"{' / '.join(f'{x:.2f}' for x in load)}.",
+        "the 1-minute load average, mean (max) of samples during each run: PyTorch "
+        f"{load[0][0]:.2f} ({load[0][1]:.2f}), bptt {load[1][0]:.2f} ({load[1][1]:.2f}) (one "
+        "run alone on the machine keeps it near its thread count; above that, other processes "
+        "shared the CPUs).",
         "",
         "Training clock (both runs): the sum of the training steps' own times (forward, "
         "backward, clipping, optimizer step), without validation, checkpoints or logging; bptt's "
@@ -261,11 +291,12 @@ def main(argv: list[str] | None = None) -> str:
         curve = [args.curve_every * k for k in range(1, n + 1)]
     torch_marks = sorted({round(m * scale, 9) for m in [*marks, *curve]})
     with tempfile.TemporaryDirectory(prefix="default_vs_torch_") as tmp:
-        load = [os.getloadavg()[0]]
-        torch_out = run_torch(torch_marks, budget * scale, torch_extra, tmp)
-        load.append(os.getloadavg()[0])
-        bptt_out = run_bptt(bptt_extra, budget * scale * 60, tmp, poll=0.2 if args.tiny else 2)
-        load.append(os.getloadavg()[0])
+        every = 0.2 if args.tiny else 5
+        with LoadSampler(every) as torch_load:
+            torch_out = run_torch(torch_marks, budget * scale, torch_extra, tmp)
+        with LoadSampler(every) as bptt_load:
+            bptt_out = run_bptt(bptt_extra, budget * scale * 60, tmp, poll=min(every, 2))
+    load = [torch_load.summary(), bptt_load.summary()]
     shown = ["python benchmarks/default_vs_torch.py " + shlex.join(sys.argv[1:] if argv is None
                                                                   else argv),
              "  = python benchmarks/torch_reference.py " + shlex.join(torch_out["argv"]),

@@ -61,7 +61,7 @@ def made_up():
 def test_table_on_made_up_results():
     torch_out, bptt_out = made_up()
     text = dvt.table([1, 2], "min", torch_out, bptt_out, "Some CPU", ["cmd a", "cmd b"],
-                     [1.0, 1.5, 2.0])
+                     [(2.0, 2.5), (1.75, 3.0)])
     lines = text.splitlines()
     assert lines[0] == "| validation loss at training clock | 1 min | 2 min | chars/s | steps " \
                        "| wall |"
@@ -71,7 +71,7 @@ def test_table_on_made_up_results():
     assert lines[3] == ("| `bptt train` | 2.130 (42 s, step 250) | 1.900 (84 s, step 500) "
                         "| 13.6k | 700 | 140 s |")
     assert "CPU: Some CPU (`lscpu` model name)" in text
-    assert "1.00 / 1.50 / 2.00" in text and "stopped there by SIGTERM" in text
+    assert "PyTorch 2.00 (2.50), bptt 1.75 (3.00)" in text and "stopped there by SIGTERM" in text
     assert "```\ncmd a\ncmd b\n```" in text
     curve = dvt.curves(torch_out, bptt_out)
     assert "PyTorch reference: 60 s 2.030, 120 s 1.790\n" in curve    # one validation per step
@@ -80,7 +80,7 @@ def test_table_on_made_up_results():
 
 def test_table_marks_without_a_validation_show_a_dash():
     torch_out, bptt_out = made_up()
-    text = dvt.table([0.5, 1], "min", torch_out, bptt_out, "c", [], [0, 0, 0])
+    text = dvt.table([0.5, 1], "min", torch_out, bptt_out, "c", [], [(0, 0), (0, 0)])
     t_row, b_row = text.splitlines()[2:4]
     assert t_row.split(" | ")[1:3] == ["-", "2.030 (60 s, step 450)"]
     assert b_row.split(" | ")[1:3] == ["-", "2.130 (42 s, step 250)"]
