@@ -76,7 +76,7 @@ def forward(layer, x: np.ndarray, state, ids=None):
     out = np.empty((B, T, D * P) if layer.batch_first else (T, B, D * P), layer.dtype)
     inp = ("ids", ids) if ids is not None else ("rows", x)
     run = RUNS[layer.kind]
-    with np.errstate(over="ignore"):  # exp of a gate far below 0: its exact limit (cells)
+    with np.errstate(over="ignore", under="ignore"):  # exp of a saturated gate: its limit
         for k in range(layer.num_layers):
             last = k == layer.num_layers - 1
             Y = None if last or D == 1 else layer._buffer(("fwd", k))("Y", (T, D * P, B))
