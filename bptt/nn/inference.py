@@ -129,6 +129,24 @@ def project(W_ih: np.ndarray, inp: tuple, A: np.ndarray, buf) -> None:
     np.copyto(A, R.reshape(T, B, GH).transpose(0, 2, 1))
 
 
+def add_bias(A: np.ndarray, bias, buf, name: str, negate: bool) -> None:
+    """A (T, R, B) <- A + bias, or with ``negate`` -(A + bias) (bias (R,) or None), in one pass:
+    the bias repeated to a full (R, B) block first, so that the pass runs over whole steps
+    (broadcasting a column makes an inner loop of B elements: measured on the 2-core EPYC,
+    T = 64, R = 1024, float32, 1.14 ms against 0.28 at B = 32, 0.11 against 0.015 at B = 1)."""
+    if bias is None:
+        if negate:
+            np.negative(A, A)
+        return
+    full = buf(name, A.shape[1:])
+    np.copyto(full, bias[:, None])
+    if negate:
+        np.negative(full, full)
+        np.subtract(full, A, A)
+    else:
+        np.add(A, full, A)
+
+
 def constant(buf, name: str, value: float, shape: tuple, dtype):
     """``value`` as a scalar of ``dtype`` or, for a batch under ``SCALAR_BATCH``, as a full
     array of ``shape`` (see the module docstring)."""
@@ -155,10 +173,7 @@ def run_lstm(layer, weights, inp, init, reverse, buf):
     H = GH // 4
     A = buf("A", (T, GH, B))
     project(W_ih, inp, A, buf)
-    if bias is None:
-        np.negative(A, A)
-    else:
-        np.subtract(-bias[:, None], A, A)  # -(W_ih x + b): every gate enters exp negated
+    add_bias(A, bias, buf, "b", negate=True)  # -(W_ih x + b): every gate enters exp negated
     S = _start(init[0], buf, (T + 1, P, B), reverse)
     c = buf("c", (H, B))
     c[...] = init[1]
@@ -185,11 +200,8 @@ def run_gru(layer, weights, inp, init, reverse, buf):
     A = buf("A", (T, 3 * H, B))
     project(W_ih, inp, A, buf)
     rz, n = A[:, : 2 * H], A[:, 2 * H :]
-    if bias is None:
-        np.negative(rz, rz)
-    else:
-        np.subtract(-bias[: 2 * H, None], rz, rz)  # r and z enter exp negated
-        np.add(n, bias[2 * H :, None], n)
+    add_bias(rz, None if bias is None else bias[: 2 * H], buf, "b", negate=True)  # r, z negated
+    add_bias(n, None if bias is None else bias[2 * H :], buf, "bi", negate=False)
     S = _start(init[0], buf, (T + 1, H, B), reverse)
     g = buf("g", (3 * H, B))  # the step's W_hh h
     e, gh_n = g[: 2 * H], g[2 * H :]
@@ -219,8 +231,7 @@ def run_rnn(layer, weights, inp, init, reverse, buf):
     H = W_hh.shape[1]
     A = buf("A", (T, H, B))
     project(W_ih, inp, A, buf)
-    if bias is not None:
-        np.add(A, bias[:, None], A)
+    add_bias(A, bias, buf, "b", negate=False)
     S = _start(init[0], buf, (T + 1, H, B), reverse)
     for a, h_prev, h in zip(per_step(A, T, reverse), per_step(previous(S, reverse), T, reverse),
                             per_step(outputs(S, reverse), T, reverse), strict=True):
