@@ -18,6 +18,15 @@ Backward, with dh = dL/dh':
 All the factors depend only on the forward values: ``backward_factors`` computes them for a step
 or a whole sequence, and ``backward`` is two products.
 
+Forward only (``forward_only``; ``bptt.nn.inference``): the same equations with σ(x) =
+1 / (1 + e^-x), dividing by d = 1 + e^-a instead of multiplying by σ(a):
+
+    d_r, d_z = 1 + exp(-(gi_r + gh_r)), 1 + exp(-(gi_z + gh_z))
+    n  = tanh(gi_n + gh_n / d_r)
+    h' = n + (h - n) / d_z
+
+equal to ``forward``'s values within float rounding (``bptt.nn.inference`` gives the bound).
+
 torch's GRU with recurrent dropout (the layers' ``recurrent_dropout=q``; m (H, B) one mask per
 sequence and unit, the same at every step, 0 or 1/(1-q)): the hidden side reads the masked
 state; the carry z * h, not a recurrent product, keeps h itself:
@@ -115,6 +124,24 @@ def backward(dh: np.ndarray, F: np.ndarray, z: np.ndarray, d: np.ndarray, dh_dir
     """
     np.multiply(dh, F, d)
     np.multiply(dh, z, dh_direct)
+
+
+def forward_only(e: np.ndarray, gh_n: np.ndarray, gi_n: np.ndarray, h_prev: np.ndarray,
+                 h: np.ndarray, one=1.0) -> np.ndarray:
+    """One step of torch's GRU without a cache (the module docstring's forward-only equations).
+
+    e: (2, H, B) the negated r and z pre-activations -(gi + gh), overwritten with d.
+    gh_n: (H, B) W_hn h + b_hn, overwritten with n. gi_n: (H, B) W_in x + b_in. h_prev: (H, B).
+    Writes h' into ``h`` (H, B) and returns it. one: 1 as a scalar or an array of e's shape.
+    """
+    np.exp(e, e)
+    np.add(e, one, e)  # d_r, d_z
+    np.divide(gh_n, e[0], gh_n)  # r * gh_n
+    np.add(gh_n, gi_n, gh_n)
+    np.tanh(gh_n, gh_n)  # n
+    np.subtract(h_prev, gh_n, h)
+    np.divide(h, e[1], h)  # z * (h - n)
+    return np.add(h, gh_n, h)
 
 
 # ------------------------------------------------------------------------ the lecture's GRU

@@ -43,7 +43,7 @@ import numpy as np
 
 from .._checks import as_array, as_dtype, check_shape, positive_int
 from ..cells import rnn as rnn_cell
-from . import _params, blocks, loops, packing, products
+from . import _params, blocks, inference, loops, packing, products
 from . import dropout as drop
 from . import grad_mode as gm
 from .embedding import check_ids
@@ -308,7 +308,10 @@ class Recurrent(PackedPath, _params.HasParameters):
         an LSTM has ``proj_size``.)
 
         Recorded for one ``backward`` unless inside ``bptt.no_grad()``, where it keeps no cache
-        and leaves a pending recorded forward (and its scratch memory) untouched.
+        and leaves a pending recorded forward (and its scratch memory) untouched. There, when no
+        dropout mask is drawn (eval mode, or no dropout) and without ``lengths``, it runs the
+        forward-only path (``bptt.nn.inference``): equal to the recorded forward within float
+        rounding (32 eps, tested), not bit for bit.
 
         One-hot input: x may instead be an integer array of ids (T, B) (batch_first: (B, T)) in
         [0, I), meaning x[t, b] = onehot(ids[t, b]) (so a 2-d integer x is ids, never an
@@ -372,6 +375,8 @@ class Recurrent(PackedPath, _params.HasParameters):
     def _forward_steps(self, x, state, ids=None):
         """``forward`` without lengths: x (T, B, I) time-major; with ``ids`` (T, B), x is
         (T, B, 0) and layer 0 looks up its input projections."""
+        if not gm.is_grad_enabled() and inference.applies(self):  # bptt.nn.inference
+            return inference.forward(self, x, state, ids)
         T, B, _ = x.shape
         state0 = self._check_state(state, B)
         between, recurrent = self._masks(T, B)  # None where nothing is dropped

@@ -6,6 +6,11 @@ Legend: N tokens, V classes (the vocabulary), K the tokens that count (targets n
     p = softmax(z)                         computed as exp(z - max z) / sum, so no overflow
     L = -(1/K) sum_{n counted} log p[n, y_n]    log p = (z - max z) - log sum exp(z - max z)
     dL/dz = (p - onehot(y)) / K on counted rows, 0 on ignored rows
+
+Inside ``bptt.no_grad()`` no backward will come, so ``cross_entropy`` computes only the loss,
+log-sum-exp and the target's logit (``loss_only``), without normalising p or keeping it: the
+same operations on the same values as the recorded loss, so the same number, bit for bit, with
+one (N, V) pass and one (N, V) array fewer; its cache is None.
 """
 
 import numpy as np
@@ -29,7 +34,7 @@ def cross_entropy(logits, targets, ignore_index: int = -100) -> tuple[float, tup
     -------
     loss : float, mean over the counted tokens of -log p[n, y_n]
     cache : what ``cross_entropy_backward`` needs (the probabilities, the targets and which
-        rows count)
+        rows count); None inside ``bptt.no_grad()`` (the module docstring)
     """
     z = np.asarray(logits)
     if z.dtype.kind != "f":
@@ -60,6 +65,8 @@ def cross_entropy(logits, targets, ignore_index: int = -100) -> tuple[float, tup
         )
     if K < N:
         y = np.where(keep, y, 0)  # any class: the ignored rows' log p is not used
+    if not is_grad_enabled():
+        return loss_only(z, y, None if K == N else keep), None
     shifted = z - z.max(axis=1, keepdims=True)                             # (N, V), max 0
     p = np.exp(shifted)                                                     # (N, V)
     total = p.sum(axis=1)                                                   # (N,)
@@ -71,9 +78,27 @@ def cross_entropy(logits, targets, ignore_index: int = -100) -> tuple[float, tup
     return -float(np.mean(logp[keep], dtype=np.float64)), (p, y, keep)
 
 
+def loss_only(z: np.ndarray, y: np.ndarray, keep) -> float:
+    """The mean of -log p[n, y_n] over the rows ``keep`` (a bool (N,) mask, or None: all), from
+    logits z (N, V) and targets y (N,) in [0, V), as ``cross_entropy`` computes it but without p:
+    log p[n, y_n] = (z - max z)[n, y_n] - log sum exp(z - max z)[n]."""
+    shifted = np.subtract(z, z.max(axis=1, keepdims=True))                # (N, V), max 0
+    picked = shifted[np.arange(len(y)), y]                                  # (N,)
+    total = np.exp(shifted, out=shifted).sum(axis=1)                        # (N,)
+    logp = picked - np.log(total)                                           # (N,)
+    return -float(np.mean(logp if keep is None else logp[keep], dtype=np.float64))
+
+
 def cross_entropy_backward(dloss: float, cache: tuple) -> np.ndarray:
     """dlogits (N, V) = dloss * (p - onehot(y)) / K on the counted rows and 0 on the ignored
-    ones, for the forward that made ``cache``."""
+    ones, for the forward that made ``cache``; RuntimeError for the None cache of a loss
+    computed inside ``bptt.no_grad()``."""
+    if cache is None:
+        raise RuntimeError(
+            "cross_entropy_backward: the loss was computed inside bptt.no_grad(), which keeps "
+            "nothing for a backward (its cache is None); compute it outside no_grad() to "
+            "differentiate it"
+        )
     p, y, keep = cache
     N = p.shape[0]
     K = N if keep is None else int(keep.sum())

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ..nn.grad_mode import no_grad
 from ..nn.layers import GATES
 from ..nn.optim import Adam, AdamW, clip_grad_norm_
 from . import checkpoint as ckpt
@@ -208,9 +209,13 @@ def _targets(y: np.ndarray, lengths) -> int:
 
 def evaluate(model: CharLM, data) -> float:
     """Mean loss per predicted symbol over all of ``data.validation()``; NaN if the model's
-    output is not finite."""
+    output is not finite. Nothing is recorded (``no_grad()``): the recurrent layer runs its
+    forward-only path (``bptt.nn.inference``; with lengths, lines mode, its packed path) and
+    the loss is computed without the softmax a backward would need. The batches, the state
+    carried between them and so the number are those of a recorded evaluation (to float
+    rounding: tests/test_validation.py)."""
     total, count, state = 0.0, 0, None
-    with evaluating(model):                     # no dropout
+    with evaluating(model), no_grad():          # no dropout, no caches
         for x, y, lengths in data.validation():
             try:
                 loss, state = model.loss(x, y, state if data.carries_state else None, lengths)

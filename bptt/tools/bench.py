@@ -14,6 +14,7 @@ returns every large block to the system (Linux /proc; "-" elsewhere).
     bptt bench --cell lstm --hidden 256 --batch 32 --dtype float64 --repeat 20 --json out.json
     bptt bench --ragged         # variable lengths: packed vs the same batch padded vs torch packed
     bptt bench --long           # long sequences at batch 1: T=5000, B=1, H=16, input size 16
+    bptt bench --inference      # forward only: no_grad() + eval() against torch inference_mode
 
 With ``--ragged`` every batch has lengths drawn uniformly from [T/4, T] (seed 0, the same for
 every implementation), and the rows compare the engine on the packed batch (``lengths=``), the
@@ -24,6 +25,10 @@ is the fraction of the T x B steps the lengths cover.
 ``--long`` changes the defaults of the grid to one long sequence of a small layer, T=5000, B=1,
 H=16, input size 16 (each still set by its own option): a case where the time loop's per-step
 overhead, not the matrix products, decides the speed.
+
+``--inference`` times the forward-only path instead (``bptt.tools.bench_inference``: stacked
+layers, B {1, 10, 32} x T {35, 64} x H {200, 256, 512} by default, and generation one step at
+a time); there ``--seq-len`` takes several values.
 """
 
 import argparse
@@ -39,7 +44,7 @@ import time
 import numpy as np
 
 from ..nn.layers import GRU, LSTM, RNN
-from . import floor, naive
+from . import bench_inference, floor, naive
 
 LAYERS = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
 
@@ -70,8 +75,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--batch", nargs="+", type=_positive, default=None,
                    help="batch sizes (default 1 32; with --long 1)")
-    p.add_argument("--seq-len", type=_positive, default=None,
-                   help="time steps T (default 64; with --long 5000)")
+    p.add_argument("--seq-len", nargs="+", type=_positive, default=None,
+                   help="time steps T (default 64; with --long 5000; with --inference 35 64, "
+                   "the only mode that takes several)")
     p.add_argument("--input-size", type=_positive, default=None,
                    help="input size (default 65; with --long 16)")
     p.add_argument("--dtype", nargs="+", default=["float32"], choices=["float32", "float64"])
@@ -99,6 +105,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="long sequences at batch 1: the defaults become T=5000, B=1, H=16, input size 16",
     )
+    p.add_argument(
+        "--inference",
+        action="store_true",
+        help="the forward-only path: no_grad() + eval() against torch inference_mode(), stacked "
+        "layers, defaults B 1 10 32, T 35 64, H 200 256 512 (input size H)",
+    )
+    p.add_argument("--layers", type=_positive, default=2,
+                   help="stacked layers with --inference (default 2)")
+    p.add_argument("--generate", type=int, default=200,
+                   help="with --inference: a row of N one-step calls per cell (B=1); 0: none")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
 
 
@@ -107,10 +123,22 @@ LONG = {"hidden": [16], "batch": [1], "seq_len": 5000, "input_size": 16}
 
 
 def resolve_sizes(args) -> None:
-    """Fill the sizes not given on the command line: ``LONG`` with --long, else ``DEFAULTS``."""
-    for name, value in (LONG if args.long else DEFAULTS).items():
+    """Fill the sizes not given on the command line: ``LONG`` with --long, the inference grid
+    with --inference, else ``DEFAULTS``. Outside --inference ``seq_len`` becomes one integer
+    (ValueError if several were given)."""
+    if args.inference:
+        defaults = {**bench_inference.DEFAULTS, "input_size": 0}  # 0: the input size is H
+    else:
+        defaults = {**(LONG if args.long else DEFAULTS)}
+        defaults["seq_len"] = [defaults["seq_len"]]
+    for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    if not args.inference:
+        if len(args.seq_len) != 1:
+            raise ValueError(f"--seq-len: expected one value (several only with --inference), "
+                             f"got {args.seq_len}")
+        args.seq_len = args.seq_len[0]
 
 
 def _memory_kib(key: str) -> int | None:
@@ -267,7 +295,11 @@ def _fmt(v, spec=".2f"):
 
 
 def run(args) -> int:
-    resolve_sizes(args)
+    try:
+        resolve_sizes(args)
+    except ValueError as err:
+        print(f"bptt bench: {err}", file=sys.stderr)
+        return 2
     threads = args.threads or os.cpu_count() or 1
     torch = None
     if not args.no_torch:
@@ -283,6 +315,15 @@ def run(args) -> int:
     torch_info = "not installed"
     if torch is not None:
         torch_info = f"{torch.__version__} threads {torch.get_num_threads()}"
+    if args.inference:
+        print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; NumPy {np.__version__}; "
+              f"torch {torch_info}", file=sys.stderr)
+        results = bench_inference.run(args, torch, threads, time_interleaved)
+        limiter.restore_original_limits()
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=1)
+        return 0
     print(
         f"bptt bench: training step = forward over T={args.seq_len} from a zero state + backward "
         f"to dx and all weight gradients, input size {args.input_size}, 1 layer",
