@@ -99,7 +99,7 @@ def test_unbatched_input(kind):
 def test_saturated_gates_give_their_limits_without_warnings(kind):
     """Pre-activations of ±1000: exp overflows to inf, and the gates take their exact limits."""
     layer = getattr(bptt, kind)(3, 4, seed=0).eval()
-    for name, p in layer.params.items():
+    for p in layer.params.values():
         p[...] = np.random.default_rng(4).choice([-300.0, 300.0], size=p.shape)
     x = np.random.default_rng(5).choice([-1.0, 1.0], size=(6, 2, 3)).astype(np.float32)
     with warnings.catch_warnings():

@@ -21,6 +21,29 @@ from .grad_mode import is_grad_enabled
 from .module import Module
 
 
+def class_targets(scores: np.ndarray, targets, ignore_index: int, what: str):
+    """Check (N, C) scores and (N,) class targets; returns (y with ignored rows set to 0, the
+    (N,) mask of counted rows)."""
+    if scores.dtype.kind != "f":
+        raise TypeError(f"{what}: expected a float array, got dtype {scores.dtype}")
+    if scores.ndim != 2:
+        raise ValueError(f"{what}: expected 2 dimensions (N, C), got shape {scores.shape}")
+    if scores.shape[0] == 0:
+        raise ValueError(f"{what}: expected at least one token, got shape {scores.shape}")
+    y = np.asarray(targets)
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"targets: expected an integer array, got dtype {y.dtype}")
+    N, C = scores.shape
+    if y.shape != (N,):
+        raise ValueError(f"targets: expected shape ({N},), got {y.shape}")
+    keep = y != ignore_index
+    counted = y[keep]
+    if counted.size and (counted.min() < 0 or counted.max() >= C):
+        raise ValueError(f"targets: expected values in [0, {C}) or ignore_index={ignore_index}, "
+                         f"got min {counted.min()}, max {counted.max()}")
+    return np.where(keep, y, 0), keep
+
+
 def cross_entropy(logits, targets, ignore_index: int = -100) -> tuple[float, tuple]:
     """Mean softmax cross-entropy, as torch.nn.functional.cross_entropy.
 
@@ -40,31 +63,15 @@ def cross_entropy(logits, targets, ignore_index: int = -100) -> tuple[float, tup
     if z.dtype.kind != "f":
         raise TypeError(f"logits: expected a float array, got dtype {z.dtype}")
     z = as_array("logits", z, z.dtype, ndim=2, what="(N, V)", finite=False)
-    y = np.asarray(targets)
-    if y.dtype.kind not in "iu":
-        raise TypeError(f"targets: expected an integer array, got dtype {y.dtype}")
-    N, V = z.shape
-    if y.shape != (N,):
-        raise ValueError(f"targets: expected shape ({N},), got {y.shape}")
-    if N == 0:
-        raise ValueError("logits: expected at least one token, got shape (0, V)")
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
         raise TypeError(f"ignore_index: expected an integer, got {ignore_index!r}")
-    keep = y != ignore_index  # (N,) the rows that count
-    K = int(keep.sum())
+    y, keep = class_targets(z, targets, ignore_index, "logits")
+    N, K = len(y), int(keep.sum())
     if K == 0:
         raise ValueError(
             f"targets: every target equals ignore_index={ignore_index}; expected at least one "
             "that counts (the mean over none is undefined)"
         )
-    counted = y[keep] if K < N else y
-    if counted.min() < 0 or counted.max() >= V:
-        raise ValueError(
-            f"targets: expected values in [0, {V}) or ignore_index={ignore_index}, got min "
-            f"{counted.min()}, max {counted.max()}"
-        )
-    if K < N:
-        y = np.where(keep, y, 0)  # any class: the ignored rows' log p is not used
     if not is_grad_enabled():
         return loss_only(z, y, None if K == N else keep), None
     shifted = z - z.max(axis=1, keepdims=True)                             # (N, V), max 0
@@ -131,27 +138,6 @@ def _reduction(reduction) -> str:
     return reduction
 
 
-def _class_targets(scores: np.ndarray, targets, ignore_index: int, what: str):
-    """Check (N, C) scores and (N,) class targets; returns (y with ignored rows set to 0, the
-    (N,) mask of counted rows)."""
-    if scores.dtype.kind != "f":
-        raise TypeError(f"{what}: expected a float array, got dtype {scores.dtype}")
-    if scores.ndim != 2 or scores.shape[0] == 0:
-        raise ValueError(f"{what}: expected shape (N, C) with N >= 1, got {scores.shape}")
-    y = np.asarray(targets)
-    if y.dtype.kind not in "iu":
-        raise TypeError(f"targets: expected an integer array, got dtype {y.dtype}")
-    N, C = scores.shape
-    if y.shape != (N,):
-        raise ValueError(f"targets: expected shape ({N},), got {y.shape}")
-    keep = y != ignore_index
-    counted = y[keep]
-    if counted.size and (counted.min() < 0 or counted.max() >= C):
-        raise ValueError(f"targets: expected values in [0, {C}) or ignore_index={ignore_index}, "
-                         f"got min {counted.min()}, max {counted.max()}")
-    return np.where(keep, y, 0), keep
-
-
 class _Loss(Module):
     """A loss as a module: ``loss = crit(prediction, target)``, then ``dpred = crit.backward()``
     for that call (``dloss``: the gradient of what the loss feeds, 1.0 by default; with
@@ -208,7 +194,7 @@ class NLLLoss(_Loss):
 
     def forward(self, logp, targets):
         logp = np.asarray(logp)
-        y, keep = _class_targets(logp, targets, self.ignore_index, "input")
+        y, keep = class_targets(logp, targets, self.ignore_index, "input")
         rows = np.where(keep, -logp[np.arange(len(y)), y], 0).astype(logp.dtype)
         loss, unit = self._reduce(rows, keep)
         self._cache = (logp.shape, logp.dtype, y, keep, unit) if is_grad_enabled() else None
@@ -239,7 +225,7 @@ class CrossEntropyLoss(_Loss):
             loss, cache = cross_entropy(z, targets, self.ignore_index)
             self._cache = ("mean", cache) if is_grad_enabled() else None
             return loss
-        y, keep = _class_targets(z, targets, self.ignore_index, "logits")
+        y, keep = class_targets(z, targets, self.ignore_index, "logits")
         logp = log_softmax(z, axis=1)
         rows = np.where(keep, -logp[np.arange(len(y)), y], 0).astype(z.dtype)
         loss, _ = self._reduce(rows, keep)

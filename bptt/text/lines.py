@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from ..nn.grad_mode import no_grad
 from .data import CorpusError, Vocab, clean_text
 from .lineset import BLAKE, MAX_LINE, POLY, LineSet, from_strings, line_hashes, read_line_files
 from .lm import IGNORE, CharLM, check_sampling, draw, evaluating, next_distribution
@@ -218,7 +219,7 @@ def draw_lines(model: CharLM, vocab: Vocab, count: int, length: int, temperature
     x = np.repeat(start[:, None], count, axis=1)                    # (T, count)
     drawn = np.full((length, count), end, dtype=np.int64)
     alive = np.ones(count, dtype=bool)
-    with evaluating(model):                                         # no dropout
+    with evaluating(model), no_grad():        # no dropout; the forward-only path
         logits, state = model.forward(x, None)                      # (T*count, V)
         logits = logits[-count:]                                    # (count, V): the last step
         for t in range(length):

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..nn.dropout import Dropout, check_rate
 from ..nn.embedding import Embedding
+from ..nn.grad_mode import no_grad
 from ..nn.layers import GRU, LSTM, RNN
 from ..nn.linear import Linear
 from ..nn.losses import cross_entropy, cross_entropy_backward
@@ -224,7 +225,7 @@ def sample(model: CharLM, vocab, length: int, temperature: float = 1.0, top_k: i
     start = prime or ("\n" if "\n" in vocab.chars else vocab.chars[0])
     ids = vocab.encode(start)[:, None]                              # (T, 1)
     out = []
-    with evaluating(model):
+    with evaluating(model), no_grad():        # no dropout; the forward-only path
         logits, state = model.forward(ids, None)
         for _ in range(length):
             p = next_distribution(logits[-1], temperature, top_k)
