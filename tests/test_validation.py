@@ -49,13 +49,16 @@ def test_stream_validation_equals_the_recorded_one(cell, batch, dtype, rel):
                            dropout=0.2), data)
     value = evaluate(model, data)
     assert model.training  # the mode it was in
-    assert model.rnn._cache is None and model.head._x is None  # nothing recorded
+    assert model.rnn._cache is None and len(model.head._calls) == 0  # nothing recorded
     assert value == pytest.approx(recorded_evaluation(model, data), rel=rel, abs=0)
 
 
-def test_lines_validation_is_the_recorded_one_bit_for_bit():
+def test_lines_validation_is_the_recorded_one():
+    """Within float rounding: validation batches of lines sorted by length are often all of one
+    length, which runs the forward-only path (bound in test_inference), not the packed one."""
     text_lines = [w for w in TEXT.replace("\n", " ").split(" ") if w] * 3
     vocab = lines.vocabulary(text_lines)
-    data = lines.LineData(text_lines[:40], text_lines[40:], vocab, 8)
+    data = lines.LineData.from_strings(text_lines[:40], text_lines[40:], vocab, 8)
     model = trained(CharLM(vocab.size, "lstm", hidden=12, layers=2, seed=0), data)
-    assert evaluate(model, data) == recorded_evaluation(model, data)
+    want = recorded_evaluation(model, data)
+    assert abs(evaluate(model, data) - want) <= 1e-6 * want
