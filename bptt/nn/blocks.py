@@ -25,6 +25,22 @@ def initial(S: np.ndarray, reverse: bool) -> np.ndarray:
     return S[-1] if reverse else S[0]
 
 
+def place(S_out: np.ndarray, d: int, out: np.ndarray, Y, last: bool, batch_first: bool):
+    """Direction d's outputs S_out (T, P, B) of one layer where they go: into the caller's
+    ``out`` (T, B, D*P) (or batch-first) for the last layer, else into the next layer's input
+    Y (T, D*P, B), or, with one direction (Y None), S_out itself is that input. Returns the
+    next layer's input."""
+    P = S_out.shape[1]
+    if last:
+        np.copyto(out[:, :, d * P : (d + 1) * P],
+                  S_out.transpose(2, 0, 1) if batch_first else S_out.transpose(0, 2, 1))
+        return Y
+    if Y is None:
+        return S_out
+    np.copyto(Y[:, d * P : (d + 1) * P], S_out)
+    return Y
+
+
 def final(S: np.ndarray, reverse: bool) -> np.ndarray:
     """(H, B) the state after the last step of the direction."""
     return S[0] if reverse else S[-1]

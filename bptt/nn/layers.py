@@ -397,16 +397,7 @@ class Recurrent(PackedPath, _params.HasParameters):
                 S, states, cache = run(X, tuple(s[j].T for s in state0), self._buffer((k, d)))
                 for f_all, s in zip(finals, states, strict=True):
                     f_all[j] = blocks.final(s, reverse).T
-                S_out = blocks.outputs(S, reverse)  # (T, P, B)
-                if last:
-                    np.copyto(
-                        out[:, :, d * P : (d + 1) * P],
-                        S_out.transpose(2, 0, 1) if self.batch_first else S_out.transpose(0, 2, 1),
-                    )
-                elif D == 1:
-                    Y = S_out
-                else:
-                    np.copyto(Y[:, d * P : (d + 1) * P], S_out)
+                Y = blocks.place(blocks.outputs(S, reverse), d, out, Y, last, self.batch_first)
                 dirs.append(cache)
             layers.append(dirs)
             if not last and between[k] is not None:  # the next layer's input: mask * outputs

@@ -172,16 +172,21 @@ def read_texts(paths: Sequence[str], skip: str | None = None, builtin: str = "",
     return read_files(choose_files(paths, skip, include, builtin).files)
 
 
+def read_bytes(f: str) -> bytes:
+    """The bytes of corpus file ``f``; CorpusError naming it if it cannot be read."""
+    try:
+        with open(f, "rb") as fh:
+            return fh.read()
+    except OSError as err:
+        raise CorpusError(f"corpus {f}: cannot read ({err.strerror or err})") from None
+
+
 def read_files(files: Sequence[str]) -> list[tuple[str, str]]:
     """(file, text) of each of ``files``, decoded as UTF-8 as it is (see ``read_texts``; the
     text a run reads is ``clean_text`` of it)."""
     texts = []
     for f in files:
-        try:
-            with open(f, "rb") as fh:
-                raw = fh.read()
-        except OSError as err:
-            raise CorpusError(f"corpus {f}: cannot read ({err.strerror or err})") from None
+        raw = read_bytes(f)
         try:
             texts.append((f, raw.decode("utf-8")))
         except UnicodeDecodeError as err:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .data import CorpusError, Vocab, _code_points, clean_text, id_dtype, not_utf8
+from .files import read_bytes
 
 MAX_LINE = 256            # longest sample (characters) lines mode accepts; longer: an error
 # whitespace as str.strip() sees it (every code point c with chr(c).isspace(); the largest U+3000)
@@ -76,11 +77,7 @@ def read_line_files(files: Sequence[str]) -> LineSet:
     line) if one is not UTF-8, a line is longer than MAX_LINE, or no line is non-empty."""
     sha, parts, n_bytes, n_chars, read = hashlib.sha256(), [], 0, 0, 0
     for f in files:
-        try:
-            with open(f, "rb") as fh:
-                raw = fh.read()
-        except OSError as err:
-            raise CorpusError(f"corpus {f}: cannot read ({err.strerror or err})") from None
+        raw = read_bytes(f)
         sha.update(raw)
         n_bytes += len(raw)
         if raw.isascii():

@@ -45,6 +45,7 @@ import numpy as np
 
 from ..nn.layers import GRU, LSTM, RNN
 from . import bench_inference, floor, naive
+from .table import format_ms
 
 LAYERS = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
 
@@ -411,10 +412,7 @@ def run(args) -> int:
                     results.append(row)
 
                     def cell_ms(name, row=row):
-                        if name not in row["ms"]:
-                            return f"{'-':>18}"
-                        spread = f"({row['ms_min'][name]:.3g}-{row['ms_max'][name]:.3g})"
-                        return f"{row['ms'][name]:>7.3g} {spread:>10}"
+                        return format_ms(row, name)
 
                     last = f"{row['valid']:>18.2f}" if args.ragged else cell_ms("gemm")
                     print(

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..nn.grad_mode import no_grad
 from ..nn.layers import GRU, LSTM, RNN
+from .table import format_ms
 
 LAYERS = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
 DEFAULTS = {"hidden": [200, 256, 512], "batch": [1, 10, 32], "seq_len": [35, 64]}
@@ -113,10 +114,7 @@ def run(args, torch, threads: int, time_interleaved) -> list[dict]:
         results.append(row)
 
         def cell_ms(name, row=row):
-            if name not in row["ms"]:
-                return f"{'-':>18}"
-            spread = f"({row['ms_min'][name]:.3g}-{row['ms_max'][name]:.3g})"
-            return f"{row['ms'][name]:>7.3g} {spread:>10}"
+            return format_ms(row, name)
 
         ratio = "-" if row["ratio_torch"] is None else f"{row['ratio_torch']:.2f}"
         ratio_min = "-" if row["ratio_torch_min"] is None else f"{row['ratio_torch_min']:.2f}"
