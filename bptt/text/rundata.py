@@ -56,11 +56,7 @@ def load_data(cfg: Config, meta: dict, path: str,
              "corpus_sha256": sha256, "corpus_chars": n_chars, "corpus_files": len(files),
              "corpus_bytes": n_bytes}  # --include is in config
     if not cfg.lines:
-        try:
-            ids = corpus.encode(vocab)
-        except ValueError as err:
-            raise ckpt.CheckpointError(f"{path}: vocabulary does not cover the corpus ({err})") \
-                from None
+        ids = _encode(corpus, vocab, path)
         loading.phase("encoded")
         train_ids, val_ids = split(ids, cfg.val_fraction)
         notes.append(summary.stream_summary(len(files), n_bytes, n_chars, len(val_ids), vocab,
@@ -70,11 +66,7 @@ def load_data(cfg: Config, meta: dict, path: str,
     train_rows, val_rows = lines.split_index(len(samples), cfg.val_fraction, cfg.seed)
     hashes = np.sort(samples.hashes(train_rows))
     fixed["line_hash"] = lines.POLY
-    try:
-        ids = samples.encode(vocab)
-    except ValueError as err:
-        raise ckpt.CheckpointError(f"{path}: vocabulary does not cover the corpus ({err})") \
-            from None
+    ids = _encode(samples, vocab, path)
     loading.phase("encoded")
     notes.append(summary.lines_summary(len(files), n_bytes, samples.read, samples.lengths(),
                                        len(val_rows), vocab, counts))
@@ -93,3 +85,13 @@ def _corpus_changed(out: str, meta: dict, n_files: int, n_bytes: int) -> str:
               f"{files(n_files, n_bytes)})"
     return (f"the corpus differs from the one the run in {out} was trained on{was}; give the "
             "run's own corpus (its new path if it moved), or start a new run in another --out")
+
+
+def _encode(source, vocab, path: str):
+    """``source.encode(vocab)`` (a corpus or a line set); CheckpointError if the run's
+    vocabulary does not cover it."""
+    try:
+        return source.encode(vocab)
+    except ValueError as err:
+        raise ckpt.CheckpointError(f"{path}: vocabulary does not cover the corpus ({err})") \
+            from None
