@@ -28,6 +28,19 @@ from .calls import Stacked
 from .module import plain
 
 
+def _parts(value, name: str, pair: str, parts: int) -> tuple:
+    """A state or its gradient as a tuple of its ``parts`` (1, or 2 for an LSTMCell's pair);
+    None: each part None (zeros). TypeError naming ``name`` for an LSTMCell's non-pair."""
+    if value is None:
+        return (None,) * parts
+    if parts == 1:
+        return (value,)
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{name}: expected a tuple {pair} for LSTMCell, got "
+                        f"{type(value).__name__}")
+    return tuple(value)
+
+
 class _Cell(_params.HasParameters, Stacked):
     """What the three cells share: parameters, argument checks, the products."""
 
@@ -63,14 +76,7 @@ class _Cell(_params.HasParameters, Stacked):
                              f"got {x.shape}")
         x = x[None] if unbatched else x
         B, H = x.shape[0], self.hidden_size
-        if state is None:
-            state = (None,) * parts
-        elif parts == 2:
-            if not isinstance(state, (tuple, list)) or len(state) != 2:
-                raise TypeError(f"hx: expected a tuple (h, c) for LSTMCell, got "
-                                f"{type(state).__name__}")
-        else:
-            state = (state,)
+        state = _parts(state, "hx", "(h, c)", parts)
         out = []
         for name, s in zip(("hx[0] (h)", "hx[1] (c)") if parts == 2 else ("hx",), state,
                            strict=True):
@@ -87,14 +93,8 @@ class _Cell(_params.HasParameters, Stacked):
         """The incoming gradients (dL/dh', and the LSTM's dL/dc') as (H, B) arrays (zeros for
         None), checked against the call's batch."""
         H = self.hidden_size
-        if parts == 2:
-            if not isinstance(d, (tuple, list)) or len(d) != 2:
-                raise TypeError(f"{name}: expected a tuple (dh, dc) for LSTMCell, got "
-                                f"{type(d).__name__}")
-        else:
-            d = (d,)
         out = []
-        for part in d:
+        for part in _parts(d, name, "(dh, dc)", parts):
             if part is None:
                 out.append(np.zeros((H, B), self.dtype))
                 continue

@@ -82,8 +82,7 @@ def forward(layer, x: np.ndarray, state, ids=None):
             Y = None if last or D == 1 else layer._buffer(("fwd", k))("Y", (T, D * P, B))
             for d in range(D):
                 reverse, j = d == 1, k * D + d
-                weights = tuple(None if w is None else np.asarray(w)
-                                for w in layer._weights(k, layer._suffixes()[d]))
+                weights = layer._weights(k, layer._suffixes()[d])   # plain arrays
                 S, c = run(layer, weights, inp, tuple(s[j].T for s in state0), reverse,
                            layer._buffer(("fwd", k, d)))
                 finals[0][j] = final(S, reverse).T

@@ -47,6 +47,7 @@ from . import _params, blocks, inference, loops, packing, products
 from . import dropout as drop
 from . import grad_mode as gm
 from .embedding import check_ids
+from .module import plain
 from .packed_path import PackedPath
 
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
@@ -169,7 +170,7 @@ class Recurrent(PackedPath, _params.HasParameters):
 
     def _w(self, name: str) -> np.ndarray:
         """The parameter ``name`` as a plain array (the loops never see the Parameter type)."""
-        return self._parameters[name].view(np.ndarray)
+        return plain(self._parameters[name])
 
     def _buffer(self, key):
         """A function (name, shape) -> array reused across calls of the same shape (internal

@@ -50,7 +50,7 @@ class Linear(_params.HasParameters, Stacked):
         self._init_parameters(seed)
         if not self._has_bias:
             self.register_parameter("bias", None)   # as torch: linear.bias is None
-        self._snap: dict = {}   # the weight the pending calls ran with (``grad_mode.snapshot``)
+        self._snap = None       # the weight the latest calls ran with (``_snapshot``)
 
     def _shapes(self) -> dict[str, tuple]:
         shapes = {"weight": (self.out_features, self.in_features)}
@@ -65,7 +65,7 @@ class Linear(_params.HasParameters, Stacked):
     def __getstate__(self):
         """Pickle and deepcopy carry parameters, gradients and configuration, not the calls."""
         state = Stacked.__getstate__(self)
-        state["_snap"] = {}
+        state["_snap"] = None
         return state
 
     def forward(self, x) -> np.ndarray:
@@ -88,10 +88,9 @@ class Linear(_params.HasParameters, Stacked):
     def _snapshot(self, W: np.ndarray) -> np.ndarray:
         """A copy of the weight this call ran with, shared by the calls while it is unchanged
         (``backward`` checks it: ``grad_mode.check_unchanged``)."""
-        snap = self._snap.get("weight")
-        if snap is None or snap.shape != W.shape or not np.array_equal(snap, W):
-            snap = self._snap["weight"] = W.copy()
-        return snap
+        if self._snap is None or self._snap.shape != W.shape or not np.array_equal(self._snap, W):
+            self._snap = W.copy()
+        return self._snap
 
     def _backward(self, entry, dy) -> np.ndarray:
         """dy: (..., O), the loss gradient w.r.t. the output of the last recorded call not yet

@@ -183,6 +183,17 @@ class _Loss(Module):
         return f"reduction={self.reduction!r}"
 
 
+def _nll_rows(logp: np.ndarray, y: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """(N,) -logp[n, y_n] on the counted rows, 0 on the ignored ones."""
+    return np.where(keep, -logp[np.arange(len(y)), y], 0).astype(logp.dtype)
+
+
+def _row_weights(d, unit: float, keep: np.ndarray, dtype) -> np.ndarray:
+    """(N,) each row's share of dloss d (a scalar, or per row with reduction 'none'): d times
+    ``unit`` (1/K for the mean) on the counted rows, 0 on the ignored ones."""
+    return np.broadcast_to((d * unit * keep).astype(dtype), keep.shape)
+
+
 class NLLLoss(_Loss):
     """Negative log-likelihood of class targets from log-probabilities, as torch.nn.NLLLoss:
     input (N, C) log-probabilities (``log_softmax``), targets (N,) in [0, C) or
@@ -195,8 +206,7 @@ class NLLLoss(_Loss):
     def forward(self, logp, targets):
         logp = np.asarray(logp)
         y, keep = class_targets(logp, targets, self.ignore_index, "input")
-        rows = np.where(keep, -logp[np.arange(len(y)), y], 0).astype(logp.dtype)
-        loss, unit = self._reduce(rows, keep)
+        loss, unit = self._reduce(_nll_rows(logp, y, keep), keep)
         self._cache = (logp.shape, logp.dtype, y, keep, unit) if is_grad_enabled() else None
         return loss
 
@@ -205,7 +215,7 @@ class NLLLoss(_Loss):
         d = self._dloss(dloss, None if self._cache is None else self._cache[2].shape)
         shape, dtype, y, keep, unit = self._cache
         dx = np.zeros(shape, dtype)
-        dx[np.arange(shape[0]), y] = -(d * unit) * keep
+        dx[np.arange(shape[0]), y] = -_row_weights(d, unit, keep, dtype)
         self._cache = None
         return dx
 
@@ -227,8 +237,7 @@ class CrossEntropyLoss(_Loss):
             return loss
         y, keep = class_targets(z, targets, self.ignore_index, "logits")
         logp = log_softmax(z, axis=1)
-        rows = np.where(keep, -logp[np.arange(len(y)), y], 0).astype(z.dtype)
-        loss, _ = self._reduce(rows, keep)
+        loss, _ = self._reduce(_nll_rows(logp, y, keep), keep)
         self._cache = ("rows", (logp, y, keep)) if is_grad_enabled() else None
         return loss
 
@@ -242,8 +251,7 @@ class CrossEntropyLoss(_Loss):
             return cross_entropy_backward(float(d), cache)
         d = self._dloss(dloss, None if cache is None else cache[1].shape)
         logp, y, keep = cache
-        w = (d * keep).astype(logp.dtype)                                   # (N,) or ()
-        w = np.broadcast_to(w, y.shape)
+        w = _row_weights(d, 1.0, keep, logp.dtype)                          # (N,)
         dz = np.exp(logp) * w[:, None]
         dz[np.arange(len(y)), y] -= w
         self._cache = None

@@ -24,6 +24,7 @@ reads them.
 """
 
 import copy as _copy
+from typing import NamedTuple
 
 import numpy as np
 
@@ -104,17 +105,12 @@ def unique(params) -> list:
     return out
 
 
-class IncompatibleKeys(tuple):
-    """What ``load_state_dict`` returns, as torch's: (missing_keys, unexpected_keys)."""
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` returns, as torch's: the parameter names the state lacked and
+    the names in it the module has no parameter for (both empty when strict)."""
 
-    def __new__(cls, missing_keys, unexpected_keys):
-        return super().__new__(cls, (list(missing_keys), list(unexpected_keys)))
-
-    missing_keys = property(lambda self: self[0])
-    unexpected_keys = property(lambda self: self[1])
-
-    def __repr__(self):
-        return f"IncompatibleKeys(missing_keys={self[0]}, unexpected_keys={self[1]})"
+    missing_keys: list
+    unexpected_keys: list
 
 
 class Module:

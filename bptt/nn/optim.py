@@ -21,6 +21,7 @@ import numpy as np
 
 from .._checks import as_array, check_shape
 from .module import unique
+from .module import zero_grad as zero_param_grad
 
 
 def adam_update(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, t: int, lr: float,
@@ -116,8 +117,8 @@ class Optimizer:
         """Every parameter's ``.grad`` to zero in place."""
         for group in self.param_groups:
             for p in group["params"]:
-                if isinstance(getattr(p, "grad", None), np.ndarray):
-                    p.grad.fill(0)
+                if getattr(p, "grad", None) is not None:   # (a dict-form plain array: none)
+                    zero_param_grad(p)
 
     def _pairs(self, params, grads):
         """(group, name, parameter, gradient) for every parameter: from ``params[name]`` and
@@ -153,27 +154,25 @@ class Optimizer:
     def load_state_dict(self, state: dict) -> None:
         """Restore what ``state_dict`` gave. Every key, shape and the step count are checked
         first (ValueError naming the first mismatch), so on error nothing is changed."""
-        shapes = {name: p.shape for g in self.param_groups for p in g["params"]
-                  for name in [self.names[id(p)]]}
-        dtypes = {self.names[id(p)]: p.dtype for g in self.param_groups for p in g["params"]}
+        by_name = {self.names[id(p)]: p for g in self.param_groups for p in g["params"]}
         loaded = {}
         for key in state:
             kind, _, name = key.partition("/")
-            if key != "t" and (kind not in self._buffers or name not in shapes):
+            if key != "t" and (kind not in self._buffers or name not in by_name):
                 raise ValueError(f"optimizer state: unexpected key {key!r}")
         t = np.asarray(state.get("t", -1))
         if t.shape != () or t.dtype.kind not in "iu" or t < 0:
             raise ValueError(f"optimizer state: expected 't' a step count >= 0, "
                              f"got {state.get('t')!r}")
         for kind in self._buffers:
-            for name, shape in shapes.items():
+            for name, p in by_name.items():
                 key = f"{kind}/{name}"
                 if key not in state:
                     if self._required(int(t)):
                         raise ValueError(f"optimizer state: missing key {key!r}")
                     continue
-                loaded[key] = as_array(key, state[key], dtypes[name])
-                check_shape(key, loaded[key], shape)
+                loaded[key] = as_array(key, state[key], p.dtype)
+                check_shape(key, loaded[key], p.shape)
         for kind in self._buffers:
             getattr(self, kind).clear()
         for key, value in loaded.items():
